@@ -1,0 +1,5 @@
+"""``python -m fasciculation_dx``: the command line."""
+
+from .cli import main
+
+raise SystemExit(main())

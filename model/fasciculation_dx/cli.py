@@ -1,0 +1,175 @@
+"""The ``fasciculation-dx`` command line: query, validate, list nodes, run example patients."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import FasciculationDxError, PriorsError
+from .evidence import parse_assignments
+from .loader import load_priors, validate_priors
+from .model import Model
+from .paths import shipped_priors_dir
+from .priors import DEFAULT_SETTING
+from .report_text import DISCLAIMER, format_query
+
+__all__ = ["main", "build_parser"]
+
+EXAMPLES = {
+    "worried young adult, caffeine and stress, normal examination and EMG with fasciculation potentials only": {
+        "age_group": "under_40", "caffeine": "yes", "stress_anxiety": "yes",
+        "weakness": "no", "atrophy": "no", "umn_signs": "no",
+        "emg_fasciculation_potentials": "present", "emg_fibrillations": "absent",
+        "emg_chronic_neurogenic": "absent",
+    },
+    "65-year-old man with weakness, wasting, brisk reflexes and denervation on EMG": {
+        "age_group": "65_plus", "sex": "male", "weakness": "yes", "atrophy": "yes",
+        "umn_signs": "yes", "emg_fibrillations": "present", "emg_chronic_neurogenic": "present",
+    },
+    "man with tongue fasciculations, gynecomastia, dysarthria and abnormal sensory conduction": {
+        "sex": "male", "tongue_fasciculations": "yes", "gynecomastia": "yes",
+        "bulbar_symptoms": "yes", "ncs_sensory_abnormal": "yes",
+    },
+    "cramps, perioral tingling and carpopedal spasm with a low calcium": {
+        "cramps": "yes", "tetany_or_paresthesia": "yes", "calcium": "low",
+    },
+}
+
+EPILOG = f"""\
+examples:
+  fasciculation-dx query weakness=no atrophy=no emg_fasciculation_potentials=present
+  fasciculation-dx query --setting neuromuscular_clinic tongue_fasciculations=yes umn_signs=yes
+  fasciculation-dx query --json weakness=yes emg_fibrillations=present
+  fasciculation-dx nodes                 list every finding you can enter, with its states
+  fasciculation-dx validate priors/      check a priors directory
+
+{DISCLAIMER}
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``fasciculation-dx`` command."""
+    parser = argparse.ArgumentParser(
+        prog="fasciculation-dx",
+        description="Differential diagnosis of the causes of muscle fasciculations from a "
+                    "Bayesian network whose every number is cited in priors/.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--priors", metavar="DIR", type=Path, default=None,
+                       help="priors directory (default: the shipped priors)")
+        p.add_argument("--setting", default=DEFAULT_SETTING,
+                       help="care setting: primary_care (default) or neuromuscular_clinic")
+
+    q = sub.add_parser("query", help="rank the causes given a patient's findings",
+                       description="Rank the causes of fasciculations given findings written "
+                                   "node=state (see 'fasciculation-dx nodes').",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(q)
+    q.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    q.add_argument("--top", type=int, default=10, metavar="N", help="etiologies and tests to show (default 10)")
+    q.add_argument("evidence", nargs="*", metavar="node=state", help="an observed finding, e.g. weakness=yes")
+
+    v = sub.add_parser("validate", help="check a priors directory and list every problem")
+    v.add_argument("directory", nargs="?", type=Path, default=None, metavar="PRIORS_DIR",
+                   help="the directory to check (default: the shipped priors)")
+
+    n = sub.add_parser("nodes", help="list the findings that can be entered, with their states")
+    n.add_argument("--priors", metavar="DIR", type=Path, default=None)
+
+    d = sub.add_parser("demo", help="rank the causes for a few example patients")
+    common(d)
+    return parser
+
+
+def _model(args) -> Model:
+    priors = load_priors(args.priors if args.priors is not None else shipped_priors_dir())
+    return Model(priors, args.setting)
+
+
+def _query(args) -> int:
+    evidence = parse_assignments(args.evidence)
+    model = _model(args)
+    result = query_result(model, evidence, top=args.top)
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        print(format_query(result))
+    return 0
+
+
+def query_result(model: Model, evidence: dict[str, str], top: int = 10) -> dict:
+    """Everything the ``query`` command prints, as plain JSON-ready data."""
+    post = model.posterior(evidence)
+    category = model.category_posterior(evidence)
+    group = model.group_posterior(evidence)
+    explanation = model.explain(evidence) if evidence else None
+    tests = model.next_tests(evidence, top=top)
+    return {
+        "setting": model.setting,
+        "evidence": evidence,
+        "posterior": {k: float(v) for k, v in post.items()},
+        "category": {k: float(v) for k, v in category.items()},
+        "group": {k: float(v) for k, v in group.items()},
+        "explanation": [] if explanation is None else explanation.to_dict(orient="records"),
+        "next_tests": tests.to_dict(orient="records"),
+        "top": top,
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def _validate(args) -> int:
+    directory = args.directory if args.directory is not None else shipped_priors_dir()
+    problems = validate_priors(directory)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {directory}", file=sys.stderr)
+        return 1
+    print(f"{directory}: valid")
+    return 0
+
+
+def _nodes(args) -> int:
+    priors = load_priors(args.priors if args.priors is not None else shipped_priors_dir())
+    for name, node in priors.nodes.items():
+        if node.layer in ("context", "trigger", "finding"):
+            print(f"{name:34} {'|'.join(node.states):32} {node.description}")
+    return 0
+
+
+def _demo(args) -> int:
+    model = _model(args)
+    for title, evidence in EXAMPLES.items():
+        print(f"== {title}")
+        print(format_query(query_result(model, evidence, top=5)))
+        print()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"query": _query, "validate": _validate, "nodes": _nodes, "demo": _demo}
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return handlers[args.command](args)
+    except PriorsError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"fasciculation-dx: error: the priors are invalid ({len(err.problems)} problems)", file=sys.stderr)
+        return 1
+    except FasciculationDxError as err:
+        print(f"fasciculation-dx: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,85 @@
+"""Checking evidence against the model's vocabulary, with errors that say what is valid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from difflib import get_close_matches
+
+from .errors import EvidenceError
+from .priors import ETIOLOGY, Priors
+
+__all__ = ["OBSERVABLE_LAYERS", "observable_states", "check_evidence", "parse_assignments"]
+
+OBSERVABLE_LAYERS = ("context", "trigger", "finding")
+
+
+def observable_states(priors: Priors) -> dict[str, tuple[str, ...]]:
+    """Every node that can be entered as evidence, with its states."""
+    return {n: node.states for n, node in priors.nodes.items() if node.layer in OBSERVABLE_LAYERS}
+
+
+def _closest(word: str, choices) -> str:
+    close = get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str]:
+    """Validate evidence and return it as a plain dict.
+
+    Parameters
+    ----------
+    priors
+        The model's priors.
+    evidence
+        ``{node: state}`` for observed context, triggers and findings.
+
+    Returns
+    -------
+    dict
+        The same evidence.
+
+    Raises
+    ------
+    EvidenceError
+        For a node or state the model does not know (naming the valid choices and the closest
+        one), or for the etiology or a latent mechanism, which cannot be observed.
+    """
+    if not isinstance(evidence, Mapping):
+        raise EvidenceError(f"evidence must be a mapping of node to state. Got {type(evidence).__name__} instead")
+    valid = observable_states(priors)
+    out: dict[str, str] = {}
+    for node, state in evidence.items():
+        if node == ETIOLOGY:
+            raise EvidenceError("'etiology' is what the model infers; it cannot be entered as evidence. "
+                                "Enter the patient's findings instead")
+        if node in priors.nodes and priors.nodes[node].layer == "mechanism":
+            children = [n for n, spec in priors.nodes.items() if node in spec.parents]
+            raise EvidenceError(f"'{node}' is a latent mechanism and cannot be observed directly; "
+                                f"enter its findings instead: {', '.join(children)}")
+        if node not in valid:
+            raise EvidenceError(f"unknown node '{node}'.{_closest(str(node), valid)} "
+                                f"Valid nodes: {', '.join(valid)}")
+        if state not in valid[node]:
+            raise EvidenceError(f"unknown state '{state}' for '{node}'.{_closest(str(state), valid[node])} "
+                                f"Valid states: {', '.join(valid[node])}")
+        out[node] = state
+    return out
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """Parse ``node=state`` words from the command line.
+
+    Raises
+    ------
+    EvidenceError
+        If a word is not of the form ``node=state`` or names a node twice.
+    """
+    evidence: dict[str, str] = {}
+    for item in items:
+        node, sep, state = item.partition("=")
+        if not sep or not node or not state:
+            raise EvidenceError(f"evidence must be written node=state (e.g. weakness=yes). Got '{item}' instead")
+        if node in evidence and evidence[node] != state:
+            raise EvidenceError(f"node '{node}' is given twice ({evidence[node]} and {state}); give it once")
+        evidence[node] = state
+    return evidence

@@ -1,0 +1,68 @@
+"""Weights of evidence: how much each observed finding moved the leading etiology."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["explain_posterior"]
+
+
+def _log_odds(p: float, q: float) -> float:
+    with np.errstate(divide="ignore"):
+        return float(np.log(p) - np.log(q))
+
+
+def explain_posterior(
+    posterior: Callable[[Mapping[str, str]], np.ndarray],
+    etiologies: Sequence[str],
+    evidence: Mapping[str, str],
+) -> pd.DataFrame:
+    """Each observed node's weight of evidence for the leading etiology.
+
+    The weight of evidence of a finding ``f`` for the leading etiology ``L`` against the rest is
+    the log likelihood ratio ``ln P(f | L, E \\ f) / P(f | not L, E \\ f)``, where ``E \\ f`` is
+    the rest of the evidence. It equals the change in the log posterior odds of ``L`` when
+    ``f`` is added last, so findings that share a mechanism with others (and so tell little that
+    is new) get less weight than they would alone. The same is computed against the runner-up
+    etiology ``R``.
+
+    Parameters
+    ----------
+    posterior
+        Returns ``P(etiology | evidence)`` as an array in ``etiologies`` order.
+    etiologies
+        The etiology states in order.
+    evidence
+        The observed evidence.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per observed node, sorted by ``woe_vs_rest`` descending, with columns ``node``,
+        ``state``, ``woe_vs_rest``, ``lr_vs_rest``, ``woe_vs_runner_up`` (natural logs) and
+        ``leading`` / ``runner_up`` naming the two etiologies.
+    """
+    full = posterior(evidence)
+    order = np.argsort(-full, kind="stable")
+    lead, runner = int(order[0]), int(order[1])
+    rows = []
+    for node, state in evidence.items():
+        rest = {k: v for k, v in evidence.items() if k != node}
+        without = posterior(rest)
+        vs_rest = _log_odds(full[lead], 1 - full[lead]) - _log_odds(without[lead], 1 - without[lead])
+        vs_runner = _log_odds(full[lead], full[runner]) - _log_odds(without[lead], without[runner])
+        rows.append({
+            "node": node,
+            "state": state,
+            "woe_vs_rest": vs_rest,
+            "lr_vs_rest": float(np.exp(vs_rest)),
+            "woe_vs_runner_up": vs_runner,
+            "leading": etiologies[lead],
+            "runner_up": etiologies[runner],
+        })
+    columns = ["node", "state", "woe_vs_rest", "lr_vs_rest", "woe_vs_runner_up", "leading", "runner_up"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("woe_vs_rest", ascending=False, kind="stable").reset_index(drop=True)

@@ -1,0 +1,193 @@
+"""The in-memory form of a priors directory: nodes, states, sources and parameter rows.
+
+The CSV files are the single source of truth; these frozen objects mirror them row for row
+(see ``priors/README.md`` for the schema), so that they can be written back out unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "WILDCARD",
+    "LAYERS",
+    "PANELS",
+    "GROUPS",
+    "CATEGORIES",
+    "SOURCE_KINDS",
+    "SUM_TOLERANCE",
+    "DEFAULT_SETTING",
+    "Source",
+    "Node",
+    "Etiology",
+    "Parameter",
+    "Priors",
+]
+
+WILDCARD = "*"
+"""A parent cell or etiology cell that stands for every value without a more specific row."""
+
+SUM_TOLERANCE = 1e-6
+"""How far a column of probabilities may sum from 1 (nothing is ever renormalised)."""
+
+DEFAULT_SETTING = "primary_care"
+
+ETIOLOGY = "etiology"
+
+LAYERS = ("context", "trigger", "etiology", "mechanism", "finding")
+PANELS = ("history", "triggers", "examination", "labs", "electrodiagnosis", "course", "")
+GROUPS = (
+    "benign",
+    "metabolic",
+    "motor_neuron_disease",
+    "peripheral_nerve_hyperexcitability",
+    "autoimmune",
+    "other_neurological",
+    "hereditary",
+    "drug_or_toxin",
+)
+CATEGORIES = ("benign", "pathological")
+SOURCE_KINDS = (
+    "guideline",
+    "meta-analysis",
+    "systematic-review",
+    "cohort",
+    "cross-sectional",
+    "diagnostic-study",
+    "case-series",
+    "case-report",
+    "review",
+    "textbook",
+    "expert-estimate",
+    "convention",
+)
+
+# Headers of every file; CPT files put their parent columns before VALUE_COLUMNS.
+VALUE_COLUMNS = ("state", "probability", "low", "high", "source_id", "note")
+HEADERS = {
+    "nodes.csv": ("node", "layer", "panel", "description"),
+    "states.csv": ("node", "state"),
+    "etiologies.csv": ("etiology", "group", "category", "description"),
+    "edges.csv": ("parent", "child"),
+    "settings.csv": ("setting", "description"),
+    "sources.csv": ("source_id", "kind", "citation", "year", "url", "note"),
+    "base_rates.csv": ("setting", "etiology", "probability", "low", "high", "source_id", "note"),
+    "etiology_modifiers.csv": (
+        "parent",
+        "parent_state",
+        "etiology",
+        "relative_risk",
+        "low",
+        "high",
+        "source_id",
+        "note",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A cited source (a row of ``sources.csv``)."""
+
+    source_id: str
+    kind: str
+    citation: str
+    year: str
+    url: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the network with its ordered states and ordered parents."""
+
+    name: str
+    layer: str
+    panel: str
+    description: str
+    states: tuple[str, ...]
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Etiology:
+    """A state of the etiology node with its roll-up group and category."""
+
+    name: str
+    group: str
+    category: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One numeric row of a parameter file.
+
+    ``key`` identifies the row within its file: ``(setting, etiology)`` in ``base_rates.csv``,
+    ``(parent, parent_state, etiology)`` in ``etiology_modifiers.csv`` and
+    ``(*parent_values, state)`` in ``cpts/<node>.csv``. ``value`` is a probability, or a
+    relative risk in ``etiology_modifiers.csv``.
+    """
+
+    file: str
+    line: int
+    key: tuple[str, ...]
+    value: float
+    low: float
+    high: float
+    source_id: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Everything read from a priors directory, validated.
+
+    Build one with :func:`fasciculation_dx.load_priors`; derive changed copies with
+    :meth:`with_value`, never by mutation.
+    """
+
+    directory: Path | None
+    nodes: Mapping[str, Node]
+    etiologies: Mapping[str, Etiology]
+    settings: Mapping[str, str]
+    sources: Mapping[str, Source]
+    base_rates: tuple[Parameter, ...]
+    modifiers: tuple[Parameter, ...]
+    cpts: Mapping[str, tuple[Parameter, ...]]
+
+    @property
+    def etiology_states(self) -> tuple[str, ...]:
+        """The etiology node's states, in order."""
+        return tuple(self.etiologies)
+
+    def parameters(self) -> tuple[Parameter, ...]:
+        """Every parameter row, in file order (base rates, modifiers, then CPTs by node)."""
+        rows = [*self.base_rates, *self.modifiers]
+        for node in self.nodes:
+            rows.extend(self.cpts.get(node, ()))
+        return tuple(rows)
+
+    def with_value(self, file: str, line: int, value: float) -> Priors:
+        """Return a copy in which the parameter at ``file:line`` has ``value``.
+
+        No validation is done and nothing else changes; the caller keeps columns summing to one
+        where that matters.
+        """
+
+        def replace(rows: tuple[Parameter, ...]) -> tuple[Parameter, ...]:
+            return tuple(
+                dataclasses.replace(r, value=value) if (r.file, r.line) == (file, line) else r
+                for r in rows
+            )
+
+        if file == "base_rates.csv":
+            return dataclasses.replace(self, base_rates=replace(self.base_rates))
+        if file == "etiology_modifiers.csv":
+            return dataclasses.replace(self, modifiers=replace(self.modifiers))
+        cpts = {node: replace(rows) if rows and rows[0].file == file else rows
+                for node, rows in self.cpts.items()}
+        return dataclasses.replace(self, cpts=cpts)

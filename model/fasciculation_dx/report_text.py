@@ -1,0 +1,54 @@
+"""Plain-text rendering of a query result for the terminal."""
+
+from __future__ import annotations
+
+__all__ = ["DISCLAIMER", "format_query"]
+
+DISCLAIMER = ("These probabilities support clinical judgement; they are not a diagnosis. "
+              "The model knows only the findings entered.")
+
+
+def _pct(p: float) -> str:
+    if p >= 0.9995:
+        return ">99.9%"
+    if 0 < p < 0.0005:
+        return "<0.1%"
+    return f"{100 * p:.1f}%"
+
+
+def format_query(result: dict) -> str:
+    """Format the output of :func:`fasciculation_dx.cli.query_result` as a readable report."""
+    lines = []
+    evidence = result["evidence"]
+    given = ", ".join(f"{k}={v}" for k, v in evidence.items()) or "no findings entered"
+    lines.append(f"Differential for: {given}")
+    lines.append(f"Setting: {result['setting']}")
+    lines.append("")
+    lines.append(f"  {'rank':>4}  {'etiology':36} {'probability':>11}")
+    for rank, (name, p) in enumerate(list(result["posterior"].items())[: result["top"]], start=1):
+        lines.append(f"  {rank:>4}  {name:36} {_pct(p):>11}")
+    cat = result["category"]
+    lines.append("")
+    lines.append(f"Benign {_pct(cat['benign'])}   Pathological {_pct(cat['pathological'])}")
+    groups = ", ".join(f"{g} {_pct(p)}" for g, p in list(result["group"].items())[:4])
+    lines.append(f"Groups: {groups}")
+    if result["explanation"]:
+        lead = result["explanation"][0]["leading"]
+        runner = result["explanation"][0]["runner_up"]
+        lines.append("")
+        lines.append(f"Why {lead}? Weight of evidence of each finding (natural log of its likelihood ratio,")
+        lines.append(f"counted last; positive favours {lead}):")
+        lines.append(f"  {'finding':40} {'vs the rest':>11} {'vs ' + runner:>30}")
+        for row in result["explanation"]:
+            lines.append(f"  {row['node'] + '=' + row['state']:40} {row['woe_vs_rest']:>+11.2f} "
+                         f"{row['woe_vs_runner_up']:>+30.2f}")
+    if result["next_tests"]:
+        lines.append("")
+        lines.append("Most informative next findings (expected information gain, bits):")
+        lines.append(f"  {'finding':34} {'panel':17} {'cause':>6} {'benign/path.':>12}")
+        for row in result["next_tests"]:
+            lines.append(f"  {row['node']:34} {row['panel']:17} {row['info_gain_etiology']:>6.3f} "
+                         f"{row['info_gain_category']:>12.3f}")
+    lines.append("")
+    lines.append(result["disclaimer"])
+    return "\n".join(lines)

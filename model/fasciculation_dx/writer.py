@@ -1,0 +1,103 @@
+"""Write priors back out in the schema they were read from.
+
+Numbers are written in their shortest positional form, so a directory written by this module
+reads back and writes again byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .priors import ETIOLOGY, HEADERS, VALUE_COLUMNS, Parameter, Priors
+
+__all__ = ["format_number", "write_priors"]
+
+
+def format_number(value: float) -> str:
+    """Format a number in the shortest positional form that reads back exactly."""
+    return np.format_float_positional(float(value), trim="-")
+
+
+def _param_cells(p: Parameter) -> list[str]:
+    return [format_number(p.value), format_number(p.low), format_number(p.high), p.source_id, p.note]
+
+
+def _tables(priors: Priors) -> dict[str, list[list[str]]]:
+    nodes = priors.nodes
+    tables: dict[str, list[list[str]]] = {
+        "nodes.csv": [[n.name, n.layer, n.panel, n.description] for n in nodes.values()],
+        "states.csv": [[n.name, s] for n in nodes.values() if n.name != ETIOLOGY for s in n.states],
+        "etiologies.csv": [[e.name, e.group, e.category, e.description] for e in priors.etiologies.values()],
+        "edges.csv": [[p, n.name] for n in nodes.values() for p in n.parents],
+        "settings.csv": [[s, d] for s, d in priors.settings.items()],
+        "sources.csv": [[s.source_id, s.kind, s.citation, s.year, s.url, s.note]
+                        for s in priors.sources.values()],
+        "base_rates.csv": [[*p.key, *_param_cells(p)] for p in priors.base_rates],
+        "etiology_modifiers.csv": [[*p.key, *_param_cells(p)] for p in priors.modifiers],
+    }
+    for name, rows in priors.cpts.items():
+        tables[f"cpts/{name}.csv"] = [[*p.key, *_param_cells(p)] for p in rows]
+    return tables
+
+
+def _header(priors: Priors, rel: str) -> tuple[str, ...]:
+    if rel.startswith("cpts/"):
+        return (*priors.nodes[rel[5:-4]].parents, *VALUE_COLUMNS)
+    return HEADERS[rel]
+
+
+def write_priors(priors: Priors, directory: str | Path, *, overwrite: bool = False) -> Path:
+    """Write priors to a new directory in the schema of ``priors/README.md``.
+
+    The files are written to a temporary folder beside the target and moved into place only
+    when all are written, so a failure leaves nothing half-written.
+
+    Parameters
+    ----------
+    priors
+        The priors to write.
+    directory
+        The folder to create.
+    overwrite
+        Replace the files of an existing folder of the same name. Without it an existing,
+        non-empty folder is an error.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``directory`` exists, is not empty and ``overwrite`` is false.
+    """
+    target = Path(directory)
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise FileExistsError(f"{target} already exists and is not empty; choose a new folder "
+                              "or pass overwrite=True")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    (staging / "cpts").mkdir()
+    for rel, rows in _tables(priors).items():
+        with open(staging / rel, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(_header(priors, rel))
+            writer.writerows(rows)
+    readme = priors.directory / "README.md" if priors.directory else None
+    if readme is not None and readme.is_file():
+        (staging / "README.md").write_bytes(readme.read_bytes())
+    target.mkdir(exist_ok=True)
+    (target / "cpts").mkdir(exist_ok=True)
+    for path in sorted(staging.rglob("*")):
+        if path.is_file():
+            os.replace(path, target / path.relative_to(staging))
+    for path in sorted(staging.rglob("*"), reverse=True):
+        path.rmdir()
+    staging.rmdir()
+    return target
