@@ -122,7 +122,7 @@ def test_unknown_setting_lists_valid_ones():
 # -- vocabulary ---------------------------------------------------------------------------------
 
 def test_minimum_vocabulary(model):
-    assert len(VOCABULARY) == 59
+    assert len(VOCABULARY) == 51
     for node, states in VOCABULARY.items():
         assert node in model.states, f"missing evidence node {node}"
         assert tuple(model.states[node]) == states, node
@@ -132,7 +132,8 @@ def test_states_are_only_observable_nodes(model):
     layers = {n: s.layer for n, s in model.priors.nodes.items()}
     assert "etiology" not in model.states
     assert all(layers[n] in ("context", "trigger", "finding") for n in model.states)
-    assert {n for n, layer in layers.items() if layer in ("context", "trigger", "finding")} == set(model.states)
+    observable = {n for n, layer in layers.items() if layer in ("context", "trigger", "finding")}
+    assert observable == set(model.states)
 
 
 def test_etiologies_with_group_and_category(model):
@@ -166,7 +167,7 @@ def test_explain_rows_and_columns(model):
         assert column in table.columns
     assert len(table) == len(EVIDENCE)
     assert sorted(table["node"]) == sorted(EVIDENCE)
-    assert all(EVIDENCE[n] == s for n, s in zip(table["node"], table["state"]))
+    assert all(EVIDENCE[n] == s for n, s in zip(table["node"], table["state"], strict=True))
     assert table["woe_vs_rest"].is_monotonic_decreasing
 
 

@@ -21,9 +21,9 @@ def model():
     return fdx.load_model()
 
 
-@pytest.fixture(scope="module")
-def impossible_model():
-    return fdx.load_model(IMPOSSIBLE)
+@pytest.fixture(scope="module", params=["pgmpy", "compiled"])
+def impossible_model(request):
+    return fdx.load_model(IMPOSSIBLE, engine=request.param)
 
 
 # -- unknown nodes and states ------------------------------------------------------------------

@@ -38,15 +38,16 @@ def closed_form(setting: str, weakness: str | None) -> dict[str, float]:
         like = TWO_NODE_P_WEAKNESS_YES
     else:
         like = tuple(1.0 - p for p in TWO_NODE_P_WEAKNESS_YES)
-    joint = [p * q for p, q in zip(prior, like)]
+    joint = [p * q for p, q in zip(prior, like, strict=True)]
     total = sum(joint)
-    return {e: j / total for e, j in zip(TWO_NODE_ETIOLOGIES, joint)}
+    return {e: j / total for e, j in zip(TWO_NODE_ETIOLOGIES, joint, strict=True)}
 
 
+@pytest.mark.parametrize("engine", ["pgmpy", "compiled"])
 @pytest.mark.parametrize("setting", SETTINGS)
 @pytest.mark.parametrize("weakness", [None, "yes", "no"])
-def test_two_node_posterior_is_bayes_rule(setting, weakness):
-    model = fdx.load_model(TWO_NODE, setting=setting)
+def test_two_node_posterior_is_bayes_rule(setting, weakness, engine):
+    model = fdx.load_model(TWO_NODE, setting=setting, engine=engine)
     evidence = {} if weakness is None else {"weakness": weakness}
     post = model.posterior(evidence)
     expected = closed_form(setting, weakness)
@@ -77,7 +78,8 @@ def test_two_node_rollups_and_states():
 
 def test_two_node_predictive_is_total_probability():
     model = fdx.load_model(TWO_NODE, setting="neuromuscular_clinic")
-    p_yes = sum(p * q for p, q in zip(TWO_NODE_PRIOR["neuromuscular_clinic"], TWO_NODE_P_WEAKNESS_YES))
+    prior = TWO_NODE_PRIOR["neuromuscular_clinic"]
+    p_yes = sum(p * q for p, q in zip(prior, TWO_NODE_P_WEAKNESS_YES, strict=True))
     pred = model.predictive("weakness")
     assert list(pred.index) == ["no", "yes"]
     assert pred["yes"] == pytest.approx(p_yes, abs=1e-12)
@@ -135,7 +137,7 @@ def brute_force_joint(priors, setting: str, evidence: dict[str, str]) -> np.ndar
 
     total = np.zeros_like(joint)
     for config in itertools.product((0, 1), repeat=len(mechanisms)):
-        value = dict(zip(mechanisms, config))
+        value = dict(zip(mechanisms, config, strict=True))
         factor = np.ones(n_etiologies)
         for m in mechanisms:
             factor = factor * mech_tables[m][value[m]]
@@ -163,17 +165,39 @@ def random_evidence_sets(states: dict[str, tuple[str, ...]], layers: dict[str, s
     return out
 
 
+# Every inference engine is checked: pgmpy's variable elimination (the reference) and the
+# default compiled numpy path.
+ENGINES = ("pgmpy", "compiled")
+
+
+@pytest.fixture(scope="module")
+def enumerated():
+    """Brute-force joints, computed once per (setting, evidence) and shared by the engines."""
+    cache: dict = {}
+
+    def joint(priors, setting, evidence):
+        key = (setting, tuple(sorted(evidence.items())))
+        if key not in cache:
+            cache[key] = brute_force_joint(priors, setting, evidence)
+        return cache[key]
+
+    return joint
+
+
 @pytest.fixture(scope="module")
 def shipped_models():
-    return {setting: fdx.load_model(setting=setting) for setting in SETTINGS}
+    return {(setting, engine): fdx.load_model(setting=setting, engine=engine)
+            for setting in SETTINGS for engine in ENGINES}
 
 
 N_CASES = 30
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("setting", SETTINGS)
-def test_brute_force_matches_variable_elimination(shipped_models, setting):
-    model = shipped_models[setting]
+def test_brute_force_matches_inference(shipped_models, enumerated, setting, engine):
+    model = shipped_models[setting, engine]
+    assert model.engine == engine
     priors = model.priors
     layers = {n: s.layer for n, s in priors.nodes.items()}
     cases = random_evidence_sets(model.states, layers, N_CASES, seed=20260 + len(setting))
@@ -183,7 +207,7 @@ def test_brute_force_matches_variable_elimination(shipped_models, setting):
 
     compared = 0
     for evidence in cases:
-        joint = brute_force_joint(priors, setting, evidence)
+        joint = enumerated(priors, setting, evidence)
         p_evidence = joint.sum()
         if p_evidence == 0:
             with pytest.raises(fdx.ImpossibleEvidenceError):
@@ -198,9 +222,10 @@ def test_brute_force_matches_variable_elimination(shipped_models, setting):
     assert compared >= 25
 
 
-def test_brute_force_predictive_matches(shipped_models):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_brute_force_predictive_matches(shipped_models, engine):
     """P(finding | E) from the model equals P(E, finding) / P(E) by enumeration."""
-    model = shipped_models["primary_care"]
+    model = shipped_models["primary_care", engine]
     priors = model.priors
     findings = [n for n, s in priors.nodes.items() if s.layer == "finding"]
     evidence = {"sex": "male", "age_group": "65_plus", "weakness": "yes", "cramps": "yes"}
@@ -215,7 +240,7 @@ def test_brute_force_predictive_matches(shipped_models):
 def test_no_evidence_brute_force_is_base_rates(shipped_models):
     """The enumerator itself reproduces the base rates, so it is not trivially wrong."""
     for setting in SETTINGS:
-        priors = shipped_models[setting].priors
+        priors = shipped_models[setting, "pgmpy"].priors
         rates = {p.key[1]: p.value for p in priors.base_rates if p.key[0] == setting}
         joint = brute_force_joint(priors, setting, {})
         assert joint.sum() == pytest.approx(1.0, abs=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,10 +99,24 @@ def _query(args) -> int:
     model = _model(args)
     result = query_result(model, evidence, top=args.top)
     if args.json:
-        print(json.dumps(result, indent=2, allow_nan=False))
+        print(json.dumps(_json_safe(result), indent=2, allow_nan=False))
     else:
         print(format_query(result))
     return 0
+
+
+def _json_safe(value):
+    """Replace non-finite numbers by None (JSON null), since JSON has no infinity or NaN.
+
+    A weight of evidence is infinite when a finding makes the leading etiology certain.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def query_result(model: Model, evidence: dict[str, str], top: int = 10) -> dict:

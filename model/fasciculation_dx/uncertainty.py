@@ -1,0 +1,531 @@
+"""Second-order uncertainty: Monte Carlo over every parameter's plausible range.
+
+Fitting a distribution to each parameter
+    Every probability column (the rows of a CPT file with the same parent values, or one
+    setting's base rates) gets a **Dirichlet** distribution (a **Beta** when the column has two
+    states) whose mean is the column's point values ``p``. Its single concentration ``kappa`` is
+    chosen so that each state's marginal, ``Beta(kappa p_i, kappa (1 - p_i))``, has a central 95%
+    interval that approximately spans the row's ``[low, high]``: ``kappa`` minimises
+    ``sum_i (q_2.5%(i) - low_i)^2 + (q_97.5%(i) - high_i)^2`` over a log-spaced grid from 0.5 to
+    10^6 (steps of about 5%). States whose point value is 0 or 1 are **structural** (a logical
+    impossibility or certainty) and stay fixed, so evidence impossible under the point model stays
+    impossible; a column whose rows all have ``low == high`` stays fixed too.
+
+    A relative risk (``etiology_modifiers.csv``) gets a **lognormal** with median at its value and
+    ``sigma = (ln high - ln low) / (2 * 1.96)`` (so ``[low, high]`` is its central 95% interval
+    when the range is symmetric on the log scale); when ``low`` is 0, ``sigma = ln(high/value) /
+    1.96``. A relative risk of 0, or one with ``low == high`` (the reference rows), stays fixed.
+
+Drawing
+    Columns are independent. Each column has its own random stream, spawned from the seed by
+    :class:`numpy.random.SeedSequence` in the fixed order of :meth:`Priors.parameters`, so a given
+    seed gives the same parameter draws in every scenario (common random numbers: differences
+    between scenarios are not sampling noise) and the result is reproducible. Only the columns
+    that can affect the scenario are drawn (a finding that is not observed cannot change the
+    posterior), which does not change the others' draws.
+
+Evaluating
+    For each draw the posterior is computed exactly, with the etiology table refitted to the drawn
+    base rates, relative risks and context/trigger priors (the rule of
+    :mod:`fasciculation_dx.etiology`, vectorised over draws, warm-started at the point fit and run
+    to the same tolerance). The mechanism layer is restricted to the mechanisms that are parents
+    of observed findings (the others sum out exactly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .compiled import CompiledEngine
+from .errors import EvidenceError, FasciculationDxError
+from .etiology import FIT_TOLERANCE, MAX_ITERATIONS, EtiologyFitError
+from .evidence import check_evidence
+from .priors import ETIOLOGY, WILDCARD, Parameter, Priors
+from .tables import cpt_columns, match_columns
+
+__all__ = [
+    "ColumnDistribution",
+    "MonteCarloResult",
+    "fit_distributions",
+    "sample_parameters",
+    "monte_carlo",
+    "posterior_interval",
+]
+
+BASE_RATES = "base_rates.csv"
+MODIFIERS = "etiology_modifiers.csv"
+Z95 = 1.959963984540054
+KAPPA_GRID = np.logspace(np.log10(0.5), 6, 361)
+CHUNK = 128
+"""Draws evaluated together (bounds memory: the refit holds ``CHUNK x etiologies x parent configs``)."""
+
+
+@dataclass(frozen=True)
+class ColumnDistribution:
+    """The fitted distribution of one column of parameters.
+
+    Attributes
+    ----------
+    index
+        The column's position in the fixed column order (its random stream).
+    kind
+        ``"beta"``, ``"dirichlet"``, ``"lognormal"`` or ``"fixed"``.
+    rows
+        The parameter rows of the column.
+    mean
+        The point values (the Dirichlet's mean; the lognormal's median).
+    concentration
+        ``kappa`` of the Beta/Dirichlet, else None.
+    sigma
+        The lognormal's standard deviation on the log scale, else None.
+    """
+
+    index: int
+    kind: str
+    rows: tuple[Parameter, ...]
+    mean: np.ndarray
+    concentration: float | None = None
+    sigma: float | None = None
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values of the column, shape ``(n, len(rows))``."""
+        if self.kind == "fixed":
+            return np.broadcast_to(self.mean, (n, len(self.rows))).copy()
+        if self.kind == "lognormal":
+            return self.mean * np.exp(self.sigma * rng.standard_normal((n, 1)))
+        free = (self.mean > 0) & (self.mean < 1)
+        out = np.broadcast_to(self.mean, (n, len(self.rows))).copy()
+        shape = self.concentration * self.mean[free]
+        g = rng.standard_gamma(np.broadcast_to(shape, (n, len(shape))))
+        total = g.sum(axis=1, keepdims=True)
+        mass = self.mean[free].sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(total > 0, g / total, self.mean[free] / mass) * mass
+        out[:, free] = values
+        return out
+
+
+def _fit_concentration(mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+    a = KAPPA_GRID[:, None] * mean[None, :]
+    b = KAPPA_GRID[:, None] * (1 - mean[None, :])
+    lo = stats.beta.ppf(0.025, a, b)
+    hi = stats.beta.ppf(0.975, a, b)
+    loss = ((lo - low) ** 2 + (hi - high) ** 2).sum(axis=1)
+    return float(KAPPA_GRID[int(np.nanargmin(loss))])
+
+
+def _probability_column(index: int, rows: Sequence[Parameter]) -> ColumnDistribution:
+    mean = np.array([r.value for r in rows])
+    low = np.array([r.low for r in rows])
+    high = np.array([r.high for r in rows])
+    free = (mean > 0) & (mean < 1)
+    if free.sum() < 2 or np.all(low[free] == high[free]):
+        return ColumnDistribution(index, "fixed", tuple(rows), mean)
+    kappa = _fit_concentration(mean[free], low[free], high[free])
+    kind = "beta" if len(rows) == 2 else "dirichlet"
+    return ColumnDistribution(index, kind, tuple(rows), mean, concentration=kappa)
+
+
+def _relative_risk(index: int, row: Parameter) -> ColumnDistribution:
+    mean = np.array([row.value])
+    if row.value <= 0 or row.low == row.high:
+        return ColumnDistribution(index, "fixed", (row,), mean)
+    if row.low > 0:
+        sigma = (np.log(row.high) - np.log(row.low)) / (2 * Z95)
+    else:
+        sigma = np.log(row.high / row.value) / Z95
+    if not sigma > 0:
+        return ColumnDistribution(index, "fixed", (row,), mean)
+    return ColumnDistribution(index, "lognormal", (row,), mean, sigma=float(sigma))
+
+
+_FIT_CACHE: dict[int, tuple[Priors, dict]] = {}
+
+
+def fit_distributions(priors: Priors) -> dict[tuple[str, tuple[str, ...]], ColumnDistribution]:
+    """Fit a distribution to every column of parameters (see the module docstring).
+
+    Parameters
+    ----------
+    priors
+        Validated priors.
+
+    Returns
+    -------
+    dict
+        ``(file, column key) -> ColumnDistribution``, in the fixed column order. The column key
+        is the parent values of a CPT column, ``(setting,)`` for base rates and the full row key
+        for a relative risk.
+    """
+    cached = _FIT_CACHE.get(id(priors))
+    if cached is not None and cached[0] is priors:
+        return cached[1]
+    groups: dict[tuple[str, tuple[str, ...]], list[Parameter]] = {}
+    for row in priors.parameters():
+        if row.file == BASE_RATES:
+            key = (row.file, (row.key[0],))
+        elif row.file == MODIFIERS:
+            key = (row.file, row.key)
+        else:
+            key = (row.file, row.key[:-1])
+        groups.setdefault(key, []).append(row)
+    out = {}
+    for index, (key, rows) in enumerate(groups.items()):
+        out[key] = _relative_risk(index, rows[0]) if key[0] == MODIFIERS else _probability_column(index, rows)
+    if len(_FIT_CACHE) > 8:
+        _FIT_CACHE.clear()
+    _FIT_CACHE[id(priors)] = (priors, out)
+    return out
+
+
+# -- which columns a scenario needs --------------------------------------------------------------
+class _Plan:
+    """The columns a scenario depends on and how their draws map onto the engine's arrays."""
+
+    def __init__(self, priors: Priors, setting: str, evidence: Mapping[str, str]):
+        self.priors = priors
+        self.setting = setting
+        self.evidence = dict(evidence)
+        self.dists = fit_distributions(priors)
+        nodes = priors.nodes
+        self.etiologies = priors.etiology_states
+        self.roots = tuple(nodes[ETIOLOGY].parents)
+        self.root_evidence = any(r in evidence for r in self.roots)
+        self.mechanisms = tuple(n for n, s in nodes.items() if s.layer == "mechanism")
+        self.direct = [n for n in evidence if nodes[n].parents == (ETIOLOGY,)]
+        self.via = [n for n in evidence if n not in self.roots and nodes[n].parents
+                    and nodes[n].parents != (ETIOLOGY,)]
+        used = sorted({p for n in self.via for p in nodes[n].parents}, key=self.mechanisms.index)
+        self.used_mechanisms = tuple(used)
+        keys = [(BASE_RATES, (setting,))]
+        if self.root_evidence:
+            keys += [k for k in self.dists if k[0] == MODIFIERS]
+            keys += [k for k in self.dists if k[0] in {self._file(r) for r in self.roots}]
+        for n in [*self.direct, *self.via, *self.used_mechanisms]:
+            keys += [k for k in self.dists if k[0] == self._file(n)]
+        self.keys = keys
+
+    def _file(self, node: str) -> str:
+        rows = self.priors.cpts.get(node, ())
+        return rows[0].file if rows else ""
+
+    def sample(self, n: int, seed: int | None) -> dict[tuple[str, tuple[str, ...]], np.ndarray]:
+        streams = np.random.SeedSequence(seed).spawn(len(self.dists))
+        return {k: self.dists[k].sample(np.random.default_rng(streams[self.dists[k].index]), n)
+                for k in self.keys}
+
+
+def sample_parameters(
+    priors: Priors,
+    setting: str,
+    evidence: Mapping[str, str] | None = None,
+    draws: int = 1000,
+    seed: int | None = 0,
+) -> dict[tuple[str, int], np.ndarray]:
+    """The parameter draws a Monte Carlo run of a scenario uses.
+
+    Parameters
+    ----------
+    priors, setting
+        The model's priors and care setting.
+    evidence
+        ``{node: state}``; decides which columns matter.
+    draws, seed
+        Number of draws and the seed.
+
+    Returns
+    -------
+    dict
+        ``(file, line) -> array of shape (draws,)`` for every row of every column drawn.
+    """
+    plan = _Plan(priors, setting, check_evidence(priors, evidence or {}))
+    sampled = plan.sample(draws, seed)
+    return {(r.file, r.line): values[:, j]
+            for key, values in sampled.items() for j, r in enumerate(plan.dists[key].rows)}
+
+
+# -- batched evaluation ---------------------------------------------------------------------------
+def _state_index(priors: Priors, node: str) -> dict[str, int]:
+    return {s: i for i, s in enumerate(priors.nodes[node].states)}
+
+
+def _column_array(plan: _Plan, node: str, sampled, n: int) -> np.ndarray:
+    """Drawn CPT of a node: ``(n, n_states, *parent_cardinalities)``."""
+    priors = plan.priors
+    spec = priors.nodes[node]
+    parent_states = [priors.nodes[p].states for p in spec.parents]
+    columns = cpt_columns(priors, node)
+    assigned, _, _ = match_columns(parent_states, list(columns))
+    file = plan._file(node)
+    out = np.empty((n, len(spec.states), *(len(s) for s in parent_states)))
+    sidx = _state_index(priors, node)
+    pidx = [{s: i for i, s in enumerate(states)} for states in parent_states]
+    for config, key in assigned.items():
+        dist = plan.dists[(file, key)]
+        values = sampled[(file, key)]
+        where = tuple(idx[c] for idx, c in zip(pidx, config))
+        for j, row in enumerate(dist.rows):
+            out[(slice(None), sidx[row.key[-1]], *where)] = values[:, j]
+    return out
+
+
+def _rr_tables(plan: _Plan, sampled, n: int) -> list[np.ndarray]:
+    priors = plan.priors
+    out = []
+    for parent in plan.roots:
+        states = priors.nodes[parent].states
+        table = np.empty((n, len(plan.etiologies), len(states)))
+        for j, state in enumerate(states):
+            default = sampled[(MODIFIERS, (parent, state, WILDCARD))][:, 0]
+            for i, e in enumerate(plan.etiologies):
+                key = (MODIFIERS, (parent, state, e))
+                table[:, i, j] = sampled[key][:, 0] if key in sampled else default
+        out.append(table)
+    return out
+
+
+def _outer_chain(factors: Sequence[np.ndarray], lead: int) -> np.ndarray:
+    """Outer product over trailing axes: each factor ``(B, *lead_dims, k)`` -> ``(B, *lead, k1, k2, ...)``."""
+    out = factors[0]
+    for f in factors[1:]:
+        out = out[..., None] * f.reshape(f.shape[: 1 + lead] + (1,) * (out.ndim - 1 - lead) + f.shape[-1:])
+    return out
+
+
+def _fit_weights(base: np.ndarray, rho: np.ndarray, pc: np.ndarray, w0: np.ndarray) -> np.ndarray:
+    """Vectorised iterative proportional scaling (the rule of :mod:`.etiology`), one fit per draw."""
+    w = np.broadcast_to(w0, base.shape).copy()
+    positive = base > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(MAX_ITERATIONS):
+            Z = np.einsum("be,bec->bc", w, rho)
+            h = np.einsum("bec,bc->be", rho, pc / Z)
+            m = w * h
+            if np.max(np.abs(m - base)) < FIT_TOLERANCE:
+                return w
+            w = np.where(positive, base / h, 0.0)
+            if not np.all(np.isfinite(w)):
+                break
+    raise EtiologyFitError("a Monte Carlo draw's base rates cannot be reproduced with its relative risks")
+
+
+class _Evaluator:
+    def __init__(self, plan: _Plan):
+        self.plan = plan
+        priors = plan.priors
+        engine = CompiledEngine(priors, plan.setting)
+        self.point = engine.posterior(plan.evidence)
+        if not np.all(np.isfinite(self.point)):
+            raise EvidenceError("the evidence has probability zero under the model")
+        self.w0 = None
+        if plan.root_evidence:
+            from .etiology import _unnormalised, base_rate_vector
+            base = base_rate_vector(priors, plan.setting)
+            rho = _unnormalised(priors).reshape(len(base), -1)
+            pc = engine.root_joint.sum(axis=0).reshape(-1)
+            self.w0 = _fit_weights(base[None], rho[None], pc[None], base[None])[0]
+            sel = [slice(None)]
+            for r in plan.roots:
+                sel.append(_state_index(priors, r)[plan.evidence[r]] if r in plan.evidence else slice(None))
+            shape = tuple(len(priors.nodes[r].states) for r in plan.roots)
+            mask = np.zeros(shape, dtype=bool)
+            mask[tuple(sel[1:])] = True
+            self.root_mask = mask.reshape(-1)
+
+    def joint(self, sampled, n: int) -> np.ndarray:
+        plan, priors = self.plan, self.plan.priors
+        n_e = len(plan.etiologies)
+        base_rows = plan.dists[(BASE_RATES, (plan.setting,))].rows
+        order = {r.key[1]: j for j, r in enumerate(base_rows)}
+        base = sampled[(BASE_RATES, (plan.setting,))][:, [order[e] for e in plan.etiologies]]
+        if plan.root_evidence:
+            rr = _rr_tables(plan, sampled, n)
+            rho = _outer_chain(rr, 1).reshape(n, n_e, -1)
+            priors_r = [_column_array(plan, r, sampled, n) for r in plan.roots]
+            pc = _outer_chain(priors_r, 0).reshape(n, -1)
+            w = _fit_weights(base, rho, pc, self.w0)
+            Z = np.einsum("be,bec->bc", w, rho)
+            m = self.root_mask
+            R = w * np.einsum("bec,bc->be", rho[:, :, m], pc[:, m] / Z[:, m])
+        else:
+            R = base
+        J = R.copy()
+        for node in plan.direct:
+            table = _column_array(plan, node, sampled, n)  # (n, states, n_e)
+            J *= table[:, _state_index(priors, node)[plan.evidence[node]], :]
+        used = plan.used_mechanisms
+        if used:
+            mech = [_column_array(plan, m, sampled, n).transpose(0, 2, 1) for m in used]  # (n, n_e, k)
+            pm = _outer_chain(mech, 1)  # (n, n_e, k1, k2, ...)
+            like = np.ones((n,) + pm.shape[2:])
+            for node in plan.via:
+                table = _column_array(plan, node, sampled, n)[:, _state_index(priors, node)[plan.evidence[node]]]
+                axes = [used.index(p) for p in priors.nodes[node].parents]
+                # place the parents' axes among the used mechanisms' axes
+                perm = np.argsort(axes)
+                table = np.transpose(table, (0, *(1 + perm)))
+                shape = [n] + [1] * len(used)
+                for a in sorted(axes):
+                    shape[1 + a] = pm.shape[2 + a]
+                like = like * table.reshape(shape)
+            J *= (pm.reshape(n, n_e, -1) * like.reshape(n, 1, -1)).sum(axis=2)
+        return J
+
+
+@dataclass(frozen=True)
+class MonteCarloResult:
+    """Posterior draws of a scenario under the parameters' uncertainty.
+
+    Attributes
+    ----------
+    etiologies
+        The etiology states, in order.
+    point
+        The posterior at the point values, in etiology order.
+    samples
+        ``(draws, etiologies)``: the posterior for each joint draw of the parameters.
+    categories
+        Each etiology's category (``benign`` / ``pathological``), in etiology order.
+    groups
+        Each etiology's group, in etiology order.
+    seed, draws
+        How the draws were made.
+    """
+
+    etiologies: tuple[str, ...]
+    point: np.ndarray
+    samples: np.ndarray
+    categories: tuple[str, ...]
+    groups: tuple[str, ...]
+    seed: int | None
+    draws: int
+
+    def _rollup(self, labels: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        names = list(dict.fromkeys(labels))
+        labels = np.array(labels)
+        point = np.array([self.point[labels == g].sum() for g in names])
+        samples = np.stack([self.samples[:, labels == g].sum(axis=1) for g in names], axis=1)
+        return names, point, samples
+
+    def interval(self, level: float = 0.9, by: str = "etiology") -> pd.DataFrame:
+        """Equal-tailed credible intervals.
+
+        Parameters
+        ----------
+        level
+            The central probability of the interval, in (0, 1).
+        by
+            ``"etiology"`` (default), ``"category"`` or ``"group"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``probability`` (the point estimate), ``lower``, ``upper``, ``mean`` and
+            ``sd``; sorted by ``probability`` descending.
+        """
+        if not 0 < level < 1:
+            raise EvidenceError(f"the interval level must be between 0 and 1. Got {level} instead")
+        if by == "etiology":
+            names, point, samples = list(self.etiologies), self.point, self.samples
+        elif by == "category":
+            names, point, samples = self._rollup(self.categories)
+        elif by == "group":
+            names, point, samples = self._rollup(self.groups)
+        else:
+            raise EvidenceError(f"by must be 'etiology', 'category' or 'group'. Got '{by}' instead")
+        tail = (1 - level) / 2
+        lower, upper = np.quantile(samples, [tail, 1 - tail], axis=0)
+        table = pd.DataFrame({"probability": point, "lower": lower, "upper": upper,
+                              "mean": samples.mean(axis=0), "sd": samples.std(axis=0, ddof=1)},
+                             index=pd.Index(names, name=ETIOLOGY if by == "etiology" else by))
+        return table.sort_values("probability", ascending=False, kind="stable")
+
+
+def monte_carlo(
+    model,
+    evidence: Mapping[str, str] | None = None,
+    draws: int = 2000,
+    seed: int | None = 0,
+) -> MonteCarloResult:
+    """Posterior draws under joint uncertainty about every parameter.
+
+    Parameters
+    ----------
+    model
+        A :class:`fasciculation_dx.Model` (its priors and setting are used).
+    evidence
+        ``{node: state}``.
+    draws
+        Number of joint parameter draws.
+    seed
+        Seed of the draws; the same seed gives the same result.
+
+    Returns
+    -------
+    MonteCarloResult
+
+    Raises
+    ------
+    EvidenceError
+        For unknown evidence, or evidence with probability zero.
+    """
+    if draws < 2:
+        raise EvidenceError(f"draws must be at least 2. Got {draws} instead")
+    priors = model.priors
+    evidence = check_evidence(priors, evidence or {})
+    plan = _Plan(priors, model.setting, evidence)
+    evaluator = _Evaluator(plan)
+    sampled = plan.sample(draws, seed)
+    out = np.empty((draws, len(plan.etiologies)))
+    for start in range(0, draws, CHUNK):
+        stop = min(start + CHUNK, draws)
+        chunk = {k: v[start:stop] for k, v in sampled.items()}
+        J = evaluator.joint(chunk, stop - start)
+        total = J.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:stop] = np.where(total > 0, J / total, np.nan)
+    if not np.all(np.isfinite(out)):
+        raise FasciculationDxError("some parameter draws make the evidence impossible; "
+                                   "check the ranges of the parameters near 0")
+    etiologies = priors.etiology_states
+    return MonteCarloResult(
+        etiologies, evaluator.point, out,
+        tuple(priors.etiologies[e].category for e in etiologies),
+        tuple(priors.etiologies[e].group for e in etiologies), seed, draws)
+
+
+def posterior_interval(
+    model,
+    evidence: Mapping[str, str] | None = None,
+    level: float = 0.9,
+    draws: int = 2000,
+    seed: int | None = 0,
+    by: str = "etiology",
+) -> pd.DataFrame:
+    """Point posterior with an equal-tailed credible interval from the parameters' ranges.
+
+    Parameters
+    ----------
+    model
+        A :class:`fasciculation_dx.Model`.
+    evidence
+        ``{node: state}``.
+    level
+        Central probability of the interval (0.9 by default).
+    draws, seed
+        Monte Carlo draws and seed (reproducible).
+    by
+        ``"etiology"``, ``"category"`` or ``"group"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``probability``, ``lower``, ``upper``, ``mean``, ``sd``; sorted by
+        ``probability`` descending.
+    """
+    return monte_carlo(model, evidence, draws, seed).interval(level, by)
