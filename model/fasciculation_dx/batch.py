@@ -68,6 +68,7 @@ __all__ = [
     "BatchScorer",
     "posterior_batch",
     "output_columns",
+    "evidence_frame",
 ]
 
 ALLOWED_COLUMNS = ("case_id", "setting", "etiology")
@@ -165,7 +166,7 @@ def _closest(word: object, choices: Iterable[str]) -> str:
 
 
 def output_columns(priors: Priors, passthrough: Sequence[str] = ()) -> list[str]:
-    """The columns of :func:`posterior_batch`'s result, in order.
+    """Return the columns of :func:`posterior_batch`'s result, in order.
 
     Parameters
     ----------
@@ -204,6 +205,7 @@ class BatchScorer:
         self.pathological = np.array(
             [priors.etiologies[e].category == "pathological" for e in self.etiologies])
         self._pathological_weights = self.pathological.astype(float)
+        self.output_names: list[str] = [*self.etiologies, *CATEGORY_COLUMNS]
         self.states: dict[str, tuple[str, ...]] = observable_states(priors)
         self.mechanisms = tuple(engine.mechanisms)
         self.roots = tuple(engine.roots)
@@ -388,8 +390,8 @@ class BatchScorer:
             values[start:stop, n_e] = post @ (1.0 - self._pathological_weights)
 
         starts = range(0, n, block)
-        workers = os.cpu_count() or 1 if workers is None else max(1, int(workers))
-        if workers == 1 or len(starts) == 1:
+        workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+        if workers == 1 or len(starts) <= 1:
             for start in starts:
                 run(start)
         else:
@@ -663,5 +665,5 @@ def posterior_batch(
 
 
 def evidence_frame(rows: Sequence[Mapping[str, str]]) -> pd.DataFrame:
-    """A case table from a list of ``{node: state}`` dicts (absent nodes unobserved)."""
+    """Build a case table from a list of ``{node: state}`` dicts (absent nodes unobserved)."""
     return pd.DataFrame.from_records(list(rows)).fillna("")

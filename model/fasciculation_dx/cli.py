@@ -21,21 +21,36 @@ __all__ = ["main", "build_parser"]
 
 EXAMPLES = {
     "worried young adult, caffeine and stress, normal examination and EMG with fasciculation potentials only": {
-        "age_group": "under_40", "caffeine": "yes", "stress_anxiety": "yes",
-        "weakness": "no", "atrophy": "no", "umn_signs": "no",
-        "emg_fasciculation_potentials": "present", "emg_fibrillations": "absent",
+        "age_group": "under_40",
+        "caffeine": "yes",
+        "stress_anxiety": "yes",
+        "weakness": "no",
+        "atrophy": "no",
+        "umn_signs": "no",
+        "emg_fasciculation_potentials": "present",
+        "emg_fibrillations": "absent",
         "emg_chronic_neurogenic": "absent",
     },
     "65-year-old man with weakness, wasting, brisk reflexes and denervation on EMG": {
-        "age_group": "65_plus", "sex": "male", "weakness": "yes", "atrophy": "yes",
-        "umn_signs": "yes", "emg_fibrillations": "present", "emg_chronic_neurogenic": "present",
+        "age_group": "65_plus",
+        "sex": "male",
+        "weakness": "yes",
+        "atrophy": "yes",
+        "umn_signs": "yes",
+        "emg_fibrillations": "present",
+        "emg_chronic_neurogenic": "present",
     },
     "man with tongue fasciculations, gynecomastia, dysarthria and abnormal sensory conduction": {
-        "sex": "male", "tongue_fasciculations": "yes", "gynecomastia": "yes",
-        "bulbar_symptoms": "yes", "ncs_sensory_abnormal": "yes",
+        "sex": "male",
+        "tongue_fasciculations": "yes",
+        "gynecomastia": "yes",
+        "bulbar_symptoms": "yes",
+        "ncs_sensory_abnormal": "yes",
     },
     "cramps, perioral tingling and carpopedal spasm with a low calcium": {
-        "cramps": "yes", "tetany_or_paresthesia": "yes", "calcium": "low",
+        "cramps": "yes",
+        "tetany_or_paresthesia": "yes",
+        "calcium": "low",
     },
 }
 
@@ -52,34 +67,46 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``fasciculation-dx`` command."""
+    """Build the argument parser of the ``fasciculation-dx`` command."""
     parser = argparse.ArgumentParser(
         prog="fasciculation-dx",
         description="Differential diagnosis of the causes of muscle fasciculations from a "
-                    "Bayesian network whose every number is cited in priors/.",
+        "Bayesian network whose every number is cited in priors/.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--priors", metavar="DIR", type=Path, default=None,
-                       help="priors directory (default: the shipped priors)")
-        p.add_argument("--setting", default=DEFAULT_SETTING,
-                       help="care setting: primary_care (default) or neuromuscular_clinic")
+        p.add_argument(
+            "--priors", metavar="DIR", type=Path, default=None, help="priors directory (default: the shipped priors)"
+        )
+        p.add_argument(
+            "--setting", default=DEFAULT_SETTING, help="care setting: primary_care (default) or neuromuscular_clinic"
+        )
 
-    q = sub.add_parser("query", help="rank the causes given a patient's findings",
-                       description="Rank the causes of fasciculations given findings written "
-                                   "node=state (see 'fasciculation-dx nodes').",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q = sub.add_parser(
+        "query",
+        help="rank the causes given a patient's findings",
+        description="Rank the causes of fasciculations given findings written "
+        "node=state (see 'fasciculation-dx nodes').",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     common(q)
     q.add_argument("--json", action="store_true", help="print machine-readable JSON")
     q.add_argument("--top", type=int, default=10, metavar="N", help="etiologies and tests to show (default 10)")
     q.add_argument("evidence", nargs="*", metavar="node=state", help="an observed finding, e.g. weakness=yes")
 
     v = sub.add_parser("validate", help="check a priors directory and list every problem")
-    v.add_argument("directory", nargs="?", type=Path, default=None, metavar="PRIORS_DIR",
-                   help="the directory to check (default: the shipped priors)")
+    v.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="PRIORS_DIR",
+        help="the directory to check (default: the shipped priors)",
+    )
 
     n = sub.add_parser("nodes", help="list the findings that can be entered, with their states")
     n.add_argument("--priors", metavar="DIR", type=Path, default=None)

@@ -50,18 +50,23 @@ def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str
     out: dict[str, str] = {}
     for node, state in evidence.items():
         if node == ETIOLOGY:
-            raise EvidenceError("'etiology' is what the model infers; it cannot be entered as evidence. "
-                                "Enter the patient's findings instead")
+            raise EvidenceError(
+                "'etiology' is what the model infers; it cannot be entered as evidence. "
+                "Enter the patient's findings instead"
+            )
         if node in priors.nodes and priors.nodes[node].layer == "mechanism":
             children = [n for n, spec in priors.nodes.items() if node in spec.parents]
-            raise EvidenceError(f"'{node}' is a latent mechanism and cannot be observed directly; "
-                                f"enter its findings instead: {', '.join(children)}")
+            raise EvidenceError(
+                f"'{node}' is a latent mechanism and cannot be observed directly; "
+                f"enter its findings instead: {', '.join(children)}"
+            )
         if node not in valid:
-            raise EvidenceError(f"unknown node '{node}'.{_closest(str(node), valid)} "
-                                f"Valid nodes: {', '.join(valid)}")
+            raise EvidenceError(f"unknown node '{node}'.{_closest(str(node), valid)} Valid nodes: {', '.join(valid)}")
         if state not in valid[node]:
-            raise EvidenceError(f"unknown state '{state}' for '{node}'.{_closest(str(state), valid[node])} "
-                                f"Valid states: {', '.join(valid[node])}")
+            raise EvidenceError(
+                f"unknown state '{state}' for '{node}'.{_closest(str(state), valid[node])} "
+                f"Valid states: {', '.join(valid[node])}"
+            )
         out[node] = state
     return out
 

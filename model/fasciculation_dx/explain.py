@@ -15,12 +15,19 @@ def _log_odds(p: float, q: float) -> float:
         return float(np.log(p) - np.log(q))
 
 
+def _change(after: float, before: float) -> float:
+    """Change in log odds; 0 when a certainty stays a certainty (the finding cannot move it)."""
+    if np.isinf(after) and after == before:
+        return 0.0
+    return after - before
+
+
 def explain_posterior(
     posterior: Callable[[Mapping[str, str]], np.ndarray],
     etiologies: Sequence[str],
     evidence: Mapping[str, str],
 ) -> pd.DataFrame:
-    """Each observed node's weight of evidence for the leading etiology.
+    r"""Compute each observed node's weight of evidence for the leading etiology.
 
     The weight of evidence of a finding ``f`` for the leading etiology ``L`` against the rest is
     the log likelihood ratio ``ln P(f | L, E \\ f) / P(f | not L, E \\ f)``, where ``E \\ f`` is
@@ -52,17 +59,19 @@ def explain_posterior(
     for node, state in evidence.items():
         rest = {k: v for k, v in evidence.items() if k != node}
         without = posterior(rest)
-        vs_rest = _log_odds(full[lead], 1 - full[lead]) - _log_odds(without[lead], 1 - without[lead])
-        vs_runner = _log_odds(full[lead], full[runner]) - _log_odds(without[lead], without[runner])
-        rows.append({
-            "node": node,
-            "state": state,
-            "woe_vs_rest": vs_rest,
-            "lr_vs_rest": float(np.exp(vs_rest)),
-            "woe_vs_runner_up": vs_runner,
-            "leading": etiologies[lead],
-            "runner_up": etiologies[runner],
-        })
+        vs_rest = _change(_log_odds(full[lead], 1 - full[lead]), _log_odds(without[lead], 1 - without[lead]))
+        vs_runner = _change(_log_odds(full[lead], full[runner]), _log_odds(without[lead], without[runner]))
+        rows.append(
+            {
+                "node": node,
+                "state": state,
+                "woe_vs_rest": vs_rest,
+                "lr_vs_rest": float(np.exp(vs_rest)),
+                "woe_vs_runner_up": vs_runner,
+                "leading": etiologies[lead],
+                "runner_up": etiologies[runner],
+            }
+        )
     columns = ["node", "state", "woe_vs_rest", "lr_vs_rest", "woe_vs_runner_up", "leading", "runner_up"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("woe_vs_rest", ascending=False, kind="stable").reset_index(drop=True)

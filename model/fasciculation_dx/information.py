@@ -19,8 +19,9 @@ def entropy_bits(p: np.ndarray) -> float:
     return float(-(nz * np.log2(nz)).sum())
 
 
-def rank_tests(engine, priors: Priors, evidence: Mapping[str, str], findings: Sequence[str],
-               pathological: np.ndarray) -> pd.DataFrame:
+def rank_tests(
+    engine, priors: Priors, evidence: Mapping[str, str], findings: Sequence[str], pathological: np.ndarray
+) -> pd.DataFrame:
     """Rank unobserved findings by expected information gain.
 
     For a finding ``X`` with predictive distribution ``P(x | E)``, the expected information
@@ -64,14 +65,18 @@ def rank_tests(engine, priors: Priors, evidence: Mapping[str, str], findings: Se
             q = float(post[pathological].sum())
             gain_e -= p_x * entropy_bits(post)
             gain_c -= p_x * entropy_bits(np.array([q, 1 - q]))
-        rows.append({
-            "node": node,
-            "panel": priors.nodes[node].panel,
-            "info_gain_etiology": max(gain_e, 0.0),
-            "info_gain_category": max(gain_c, 0.0),
-            "most_likely_result": states[int(np.argmax(predictive))],
-        })
-    table = pd.DataFrame(rows, columns=["node", "panel", "info_gain_etiology", "info_gain_category",
-                                        "most_likely_result"])
-    return table.sort_values(["info_gain_etiology", "node"], ascending=[False, True],
-                             kind="stable").reset_index(drop=True)
+        rows.append(
+            {
+                "node": node,
+                "panel": priors.nodes[node].panel,
+                "info_gain_etiology": max(gain_e, 0.0),
+                "info_gain_category": max(gain_c, 0.0),
+                "most_likely_result": states[int(np.argmax(predictive))],
+            }
+        )
+    table = pd.DataFrame(
+        rows, columns=["node", "panel", "info_gain_etiology", "info_gain_category", "most_likely_result"]
+    )
+    return table.sort_values(["info_gain_etiology", "node"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )

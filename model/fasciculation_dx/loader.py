@@ -90,6 +90,13 @@ def _suggest(word: str, choices) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+def _got(value: str, choices) -> str:
+    """Say what was found, with the closest valid choice when there is one."""
+    close = get_close_matches(value, list(choices), n=1)
+    hint = f". Did you mean '{close[0]}'?" if close else ""
+    return f"Got '{value}' instead{hint}"
+
+
 def _choices(choices) -> str:
     return ", ".join(f"'{c}'" for c in choices)
 
@@ -150,10 +157,10 @@ class _Loader:
             self.problem(rel, 1, 0, f"header row is not valid CSV: {err}")
             return None
         if header is not None and got != header:
-            column = next((i + 1 for i, (a, b) in enumerate(zip(got, header)) if a != b),
-                          min(len(got), len(header)) + 1)
-            self.problem(rel, 1, column,
-                         f"header must be '{','.join(header)}'. Got '{','.join(got)}' instead")
+            column = next(
+                (i + 1 for i, (a, b) in enumerate(zip(got, header)) if a != b), min(len(got), len(header)) + 1
+            )
+            self.problem(rel, 1, column, f"header must be '{','.join(header)}'. Got '{','.join(got)}' instead")
             return None
         rows = []
         start = reader.line_num + 1
@@ -165,8 +172,9 @@ class _Loader:
                     self.problem(rel, line, 0, "blank line; every line after the header must be a data row")
                     continue
                 if len(cells) != len(got):
-                    self.problem(rel, line, 0,
-                                 f"row must have {len(got)} fields like the header. Got {len(cells)} instead")
+                    self.problem(
+                        rel, line, 0, f"row must have {len(got)} fields like the header. Got {len(cells)} instead"
+                    )
                     continue
                 rows.append(_Row(rel, line, got, cells))
         except csv.Error as err:
@@ -183,8 +191,11 @@ class _Loader:
             self.at(row, column, f"{column} must be finite. Got '{text}' instead")
             return None
         if format_number(value) != text:
-            self.at(row, column, f"{column} must be written in shortest positional form "
-                                 f"'{format_number(value)}'. Got '{text}' instead")
+            self.at(
+                row,
+                column,
+                f"{column} must be written in shortest positional form '{format_number(value)}'. Got '{text}' instead",
+            )
             return None
         if probability and not 0.0 <= value <= 1.0:
             self.at(row, column, f"{column} must be a probability in [0, 1]. Got {text} instead")
@@ -196,8 +207,7 @@ class _Loader:
 
     def name(self, row: _Row, column: str, what: str, pattern: re.Pattern = _NAME) -> bool:
         if not pattern.match(row[column]):
-            self.at(row, column,
-                    f"{what} must be lowercase snake_case (a-z, 0-9, _). Got '{row[column]}' instead")
+            self.at(row, column, f"{what} must be lowercase snake_case (a-z, 0-9, _). Got '{row[column]}' instead")
             return False
         return True
 
@@ -205,12 +215,14 @@ class _Loader:
         value = row[column]
         if value in valid:
             return True
-        self.at(row, column, f"{what} must be one of {_choices(valid)}. Got '{value}' instead."
-                             f"{_suggest(value, valid)}".rstrip("."))
+        self.at(
+            row,
+            column,
+            f"{what} must be one of {_choices(valid)}. {_got(value, valid)}",
+        )
         return False
 
-    def parameter(self, row: _Row, key: tuple[str, ...], value_col: str,
-                  probability: bool) -> Parameter | None:
+    def parameter(self, row: _Row, key: tuple[str, ...], value_col: str, probability: bool) -> Parameter | None:
         value = self.number(row, value_col, probability=probability)
         low = self.number(row, "low", probability=probability)
         high = self.number(row, "high", probability=probability)
@@ -220,8 +232,11 @@ class _Loader:
             if row["source_id"] == "":
                 self.at(row, "source_id", "source_id must name a row of sources.csv. Got an empty cell instead")
             else:
-                self.at(row, "source_id", f"source_id must name a row of sources.csv. Got "
-                                          f"'{row['source_id']}' instead.{_suggest(row['source_id'], self.sources)}".rstrip("."))
+                self.at(
+                    row,
+                    "source_id",
+                    f"source_id must name a row of sources.csv. {_got(row['source_id'], self.sources)}",
+                )
         if value is None or low is None or high is None:
             return None
         if low > value:
@@ -244,13 +259,18 @@ class _Loader:
             return None, self.problems  # without the structure nothing else can be checked
         self.sources = self.load_sources(tables["sources.csv"] or [])
         etiologies = self.load_etiologies(tables["etiologies.csv"])
-        nodes = self.load_nodes(tables["nodes.csv"], tables["states.csv"], etiologies,
-                                tables["edges.csv"])
+        nodes = self.load_nodes(tables["nodes.csv"], tables["states.csv"], etiologies, tables["edges.csv"])
         settings = self.load_settings(tables["settings.csv"] or [])
-        base = self.load_base_rates(tables["base_rates.csv"] or [], settings, etiologies) \
-            if tables["base_rates.csv"] is not None else ()
-        mods = self.load_modifiers(tables["etiology_modifiers.csv"] or [], nodes, etiologies) \
-            if tables["etiology_modifiers.csv"] is not None and ETIOLOGY in nodes else ()
+        base = (
+            self.load_base_rates(tables["base_rates.csv"] or [], settings, etiologies)
+            if tables["base_rates.csv"] is not None
+            else ()
+        )
+        mods = (
+            self.load_modifiers(tables["etiology_modifiers.csv"] or [], nodes, etiologies)
+            if tables["etiology_modifiers.csv"] is not None and ETIOLOGY in nodes
+            else ()
+        )
         cpts = self.load_cpts(nodes)
         if self.problems:
             return None, self.problems
@@ -313,7 +333,11 @@ class _Loader:
                 self.at(row, "node", "the etiology's states belong in etiologies.csv, not states.csv")
                 continue
             if node not in info:
-                self.at(row, "node", f"node must be listed in nodes.csv. Got '{node}' instead.{_suggest(node, info)}".rstrip("."))
+                self.at(
+                    row,
+                    "node",
+                    f"node must be listed in nodes.csv. {_got(node, info)}",
+                )
                 continue
             if not self.name(row, "state", "state name", _STATE):
                 continue
@@ -324,13 +348,22 @@ class _Loader:
         states[ETIOLOGY] = list(etiologies)
         for node, row in info.items():
             if node != ETIOLOGY and len(states.get(node, ())) < 2:
-                self.at(row, "node", f"node '{node}' must have at least two states in states.csv. Got {len(states.get(node, ()))} instead")
+                self.at(
+                    row,
+                    "node",
+                    f"node '{node}' must have at least two states in states.csv. "
+                    f"Got {len(states.get(node, ()))} instead",
+                )
         parents: dict[str, list[str]] = defaultdict(list)
         for row in edge_rows:
             ok = True
             for col in ("parent", "child"):
                 if row[col] not in info:
-                    self.at(row, col, f"{col} must be a node of nodes.csv. Got '{row[col]}' instead.{_suggest(row[col], info)}".rstrip("."))
+                    self.at(
+                        row,
+                        col,
+                        f"{col} must be a node of nodes.csv. {_got(row[col], info)}",
+                    )
                     ok = False
             if not ok:
                 continue
@@ -344,8 +377,14 @@ class _Loader:
         if cycle:
             self.problem("edges.csv", 0, 0, "the network must be acyclic. Got the cycle " + " -> ".join(cycle))
         return {
-            name: Node(name, row["layer"], row["panel"], row["description"],
-                       tuple(states.get(name, ())), tuple(parents.get(name, ())))
+            name: Node(
+                name,
+                row["layer"],
+                row["panel"],
+                row["description"],
+                tuple(states.get(name, ())),
+                tuple(parents.get(name, ())),
+            )
             for name, row in info.items()
         }
 
@@ -366,11 +405,14 @@ class _Loader:
         params: list[Parameter] = []
         seen: dict[tuple[str, str], int] = {}
         for row in rows:
-            ok = self.choice(row, "setting", list(settings), "setting") & \
-                self.choice(row, "etiology", list(etiologies), "etiology")
+            ok = self.choice(row, "setting", list(settings), "setting") & self.choice(
+                row, "etiology", list(etiologies), "etiology"
+            )
             key = (row["setting"], row["etiology"])
             if ok and key in seen:
-                self.at(row, "etiology", f"base rate for ({key[0]}, {key[1]}) is given twice (first on line {seen[key]})")
+                self.at(
+                    row, "etiology", f"base rate for ({key[0]}, {key[1]}) is given twice (first on line {seen[key]})"
+                )
                 continue
             p = self.parameter(row, key, "probability", probability=True)
             if ok:
@@ -380,13 +422,25 @@ class _Loader:
         for setting in settings:
             missing = [e for e in etiologies if (setting, e) not in seen]
             if missing:
-                self.problem("base_rates.csv", 0, 0,
-                             f"setting '{setting}' must give a base rate for every etiology. Missing: {', '.join(missing)}")
+                self.problem(
+                    "base_rates.csv",
+                    0,
+                    0,
+                    f"setting '{setting}' must give a base rate for every etiology. Missing: {', '.join(missing)}",
+                )
             total = sum(p.value for p in params if p.key[0] == setting)
-            if not missing and len([p for p in params if p.key[0] == setting]) == len(etiologies) \
-                    and abs(total - 1) > SUM_TOLERANCE:
-                self.problem("base_rates.csv", 0, 0,
-                             f"base rates of setting '{setting}' must sum to 1 within {SUM_TOLERANCE:g}. Got {total:.10g} instead")
+            if (
+                not missing
+                and len([p for p in params if p.key[0] == setting]) == len(etiologies)
+                and abs(total - 1) > SUM_TOLERANCE
+            ):
+                self.problem(
+                    "base_rates.csv",
+                    0,
+                    0,
+                    f"base rates of setting '{setting}' must sum to 1 within {SUM_TOLERANCE:g}. "
+                    f"Got {total:.10g} instead",
+                )
         return tuple(params)
 
     def load_modifiers(self, rows, nodes, etiologies) -> tuple[Parameter, ...]:
@@ -411,8 +465,12 @@ class _Loader:
         for parent in parents:
             for state in nodes[parent].states:
                 if (parent, state, WILDCARD) not in seen:
-                    self.problem("etiology_modifiers.csv", 0, 0,
-                                 f"({parent}, {state}) must have a '*' row giving the relative risk of every other etiology")
+                    self.problem(
+                        "etiology_modifiers.csv",
+                        0,
+                        0,
+                        f"({parent}, {state}) must have a '*' row giving the relative risk of every other etiology",
+                    )
         return tuple(params)
 
     def load_cpts(self, nodes: dict[str, Node]) -> dict[str, tuple[Parameter, ...]]:
@@ -422,11 +480,13 @@ class _Loader:
         if cpt_dir.is_dir():
             for path in sorted(cpt_dir.iterdir()):
                 if path.suffix == ".csv" and path.stem not in expected:
-                    msg = "there is no node '%s' in nodes.csv for this CPT file" % path.stem
+                    msg = f"there is no node '{path.stem}' in nodes.csv for this CPT file"
                     if path.stem == ETIOLOGY:
-                        msg = "the etiology's table is derived from base_rates.csv and etiology_modifiers.csv; remove this file"
-                    hint = _suggest(path.stem, expected)
-                    self.problem(f"cpts/{path.name}", 0, 0, f"{msg}.{hint}".rstrip("."))
+                        msg = (
+                            "the etiology's table is derived from base_rates.csv and "
+                            "etiology_modifiers.csv; remove this file"
+                        )
+                    self.problem(f"cpts/{path.name}", 0, 0, msg + "." + _suggest(path.stem, expected))
         for name, node in nodes.items():
             if name == ETIOLOGY:
                 continue
@@ -455,8 +515,12 @@ class _Loader:
                 continue
             column = columns.setdefault(key, {})
             if row["state"] in column:
-                self.at(row, "state", f"state '{row['state']}' is given twice for parents "
-                                      f"({', '.join(key) or 'none'}) (first on line {column[row['state']].line})")
+                self.at(
+                    row,
+                    "state",
+                    f"state '{row['state']}' is given twice for parents "
+                    f"({', '.join(key) or 'none'}) (first on line {column[row['state']].line})",
+                )
                 good = False
                 continue
             column[row["state"]] = row
@@ -469,25 +533,41 @@ class _Loader:
             missing = [s for s in node.states if s not in column]
             where = f"parents ({', '.join(key)})" if key else "the prior"
             if missing:
-                self.problem(rows[0].file, first, 0,
-                             f"{where} must give every state of '{node.name}'. Missing: {', '.join(missing)}")
+                self.problem(
+                    rows[0].file,
+                    first,
+                    0,
+                    f"{where} must give every state of '{node.name}'. Missing: {', '.join(missing)}",
+                )
                 continue
             total = sum(by_line[r.line].value for r in column.values())
             if abs(total - 1) > SUM_TOLERANCE:
-                self.problem(rows[0].file, first, 0,
-                             f"probabilities for {where} must sum to 1 within {SUM_TOLERANCE:g}. Got {total:.10g} instead")
+                self.problem(
+                    rows[0].file,
+                    first,
+                    0,
+                    f"probabilities for {where} must sum to 1 within {SUM_TOLERANCE:g}. Got {total:.10g} instead",
+                )
         _, uncovered, ambiguous = match_columns([nodes[p].states for p in node.parents], list(columns))
         if uncovered:
             shown = "; ".join("(" + ", ".join(c) + ")" for c in uncovered[:3])
             more = f" and {len(uncovered) - 3} more" if len(uncovered) > 3 else ""
-            self.problem(rows[0].file if rows else f"cpts/{node.name}.csv", 0, 0,
-                         f"every configuration of the parents ({', '.join(node.parents)}) must have a column. "
-                         f"Missing: {shown}{more}")
+            self.problem(
+                rows[0].file if rows else f"cpts/{node.name}.csv",
+                0,
+                0,
+                f"every configuration of the parents ({', '.join(node.parents)}) must have a column. "
+                f"Missing: {shown}{more}",
+            )
         for config, keys in ambiguous[:3]:
             first = min(min(r.line for r in columns[k].values()) for k in keys)
-            self.problem(rows[0].file, first, 0,
-                         f"parents ({', '.join(config)}) match several columns equally specifically: "
-                         + "; ".join("(" + ", ".join(k) + ")" for k in keys))
+            self.problem(
+                rows[0].file,
+                first,
+                0,
+                f"parents ({', '.join(config)}) match several columns equally specifically: "
+                + "; ".join("(" + ", ".join(k) + ")" for k in keys),
+            )
         return tuple(params)
 
     def check_etiology_derivable(self, priors: Priors) -> None:
@@ -510,7 +590,7 @@ def _find_cycle(parents: dict[str, list[str]]) -> list[str] | None:
         stack.append(node)
         for parent in parents.get(node, ()):
             if state.get(parent) == 1:
-                cycle = stack[stack.index(parent):] + [parent]
+                cycle = stack[stack.index(parent) :] + [parent]
                 return list(reversed(cycle))
             if parent not in state:
                 found = visit(parent)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .compiled import CompiledEngine
 from .errors import EvidenceError, ImpossibleEvidenceError
 from .evidence import check_evidence, observable_states
 from .explain import explain_posterior
 from .information import rank_tests
 from .loader import load_priors
-from .compiled import CompiledEngine
 from .network import ReferenceEngine
 from .paths import shipped_priors_dir
 from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
@@ -24,9 +24,7 @@ __all__ = ["Model", "load_model"]
 ENGINES = ("compiled", "pgmpy")
 
 
-def load_model(
-    priors_dir: str | Path | None = None, setting: str = DEFAULT_SETTING, engine: str = "compiled"
-) -> Model:
+def load_model(priors_dir: str | Path | None = None, setting: str = DEFAULT_SETTING, engine: str = "compiled") -> Model:
     """Load the priors and build the model for one care setting.
 
     Parameters
@@ -93,7 +91,10 @@ class Model:
         self._group = pd.Series({e.name: e.group for e in priors.etiologies.values()})
 
     def __repr__(self) -> str:
-        return f"Model(setting={self.setting!r}, engine={self.engine!r}, nodes={len(self.priors.nodes)}, etiologies={len(self.etiologies)})"
+        return (
+            f"Model(setting={self.setting!r}, engine={self.engine!r}, "
+            f"nodes={len(self.priors.nodes)}, etiologies={len(self.etiologies)})"
+        )
 
     def to_pgmpy(self):
         """Return the reference pgmpy ``DiscreteBayesianNetwork`` for this model's setting."""
@@ -119,7 +120,9 @@ class Model:
         named = ", ".join(f"{k}={v}" for k, v in conflict.items())
         return ImpossibleEvidenceError(
             f"the evidence has probability zero under the model: {named} cannot occur together. "
-            "Check these entries for a typo or a contradiction", conflict)
+            "Check these entries for a typo or a contradiction",
+            conflict,
+        )
 
     def posterior(self, evidence: Mapping[str, str] | None = None) -> pd.Series:
         """Posterior probability of each etiology given the evidence.
@@ -184,6 +187,11 @@ class Model:
         evidence = check_evidence(self.priors, evidence or {})
         self._posterior_array(evidence)
         findings = [n for n, spec in self.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
-        table = rank_tests(self._engine, self.priors, evidence, findings,
-                           self._category[list(self.etiologies)].to_numpy() == "pathological")
+        table = rank_tests(
+            self._engine,
+            self.priors,
+            evidence,
+            findings,
+            self._category[list(self.etiologies)].to_numpy() == "pathological",
+        )
         return table.head(top) if top is not None else table

@@ -32,7 +32,7 @@ def _pgmpy():
 
 
 def node_table(priors: Priors, node: str, setting: str) -> np.ndarray:
-    """A node's dense table ``(n_states, *parent_cardinalities)``, etiology included."""
+    """Return a node's dense table ``(n_states, *parent_cardinalities)``, etiology included."""
     if node == ETIOLOGY:
         return etiology_table(priors, setting)
     return cpt_array(priors, node)
@@ -60,14 +60,16 @@ def build_network(priors: Priors, setting: str):
     cpds = []
     for name, node in nodes.items():
         table = node_table(priors, name, setting)
-        cpds.append(TabularCPD(
-            variable=name,
-            variable_card=len(node.states),
-            values=table.reshape(len(node.states), -1),
-            evidence=list(node.parents) or None,
-            evidence_card=[len(nodes[p].states) for p in node.parents] or None,
-            state_names={n: list(nodes[n].states) for n in (name, *node.parents)},
-        ))
+        cpds.append(
+            TabularCPD(
+                variable=name,
+                variable_card=len(node.states),
+                values=table.reshape(len(node.states), -1),
+                evidence=list(node.parents) or None,
+                evidence_card=[len(nodes[p].states) for p in node.parents] or None,
+                state_names={n: list(nodes[n].states) for n in (name, *node.parents)},
+            )
+        )
     network.add_cpds(*cpds)
     network.check_model()
     return network

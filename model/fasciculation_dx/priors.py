@@ -179,15 +179,11 @@ class Priors:
         """
 
         def replace(rows: tuple[Parameter, ...]) -> tuple[Parameter, ...]:
-            return tuple(
-                dataclasses.replace(r, value=value) if (r.file, r.line) == (file, line) else r
-                for r in rows
-            )
+            return tuple(dataclasses.replace(r, value=value) if (r.file, r.line) == (file, line) else r for r in rows)
 
         if file == "base_rates.csv":
             return dataclasses.replace(self, base_rates=replace(self.base_rates))
         if file == "etiology_modifiers.csv":
             return dataclasses.replace(self, modifiers=replace(self.modifiers))
-        cpts = {node: replace(rows) if rows and rows[0].file == file else rows
-                for node, rows in self.cpts.items()}
+        cpts = {node: replace(rows) if rows and rows[0].file == file else rows for node, rows in self.cpts.items()}
         return dataclasses.replace(self, cpts=cpts)

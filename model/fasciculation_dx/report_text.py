@@ -4,8 +4,10 @@ from __future__ import annotations
 
 __all__ = ["DISCLAIMER", "format_query"]
 
-DISCLAIMER = ("These probabilities support clinical judgement; they are not a diagnosis. "
-              "The model knows only the findings entered.")
+DISCLAIMER = (
+    "These probabilities support clinical judgement; they are not a diagnosis. "
+    "The model knows only the findings entered."
+)
 
 
 def _pct(p: float) -> str:
@@ -40,15 +42,19 @@ def format_query(result: dict) -> str:
         lines.append(f"counted last; positive favours {lead}):")
         lines.append(f"  {'finding':40} {'vs the rest':>11} {'vs ' + runner:>30}")
         for row in result["explanation"]:
-            lines.append(f"  {row['node'] + '=' + row['state']:40} {row['woe_vs_rest']:>+11.2f} "
-                         f"{row['woe_vs_runner_up']:>+30.2f}")
+            lines.append(
+                f"  {row['node'] + '=' + row['state']:40} {row['woe_vs_rest']:>+11.2f} "
+                f"{row['woe_vs_runner_up']:>+30.2f}"
+            )
     if result["next_tests"]:
         lines.append("")
         lines.append("Most informative next findings (expected information gain, bits):")
         lines.append(f"  {'finding':34} {'panel':17} {'cause':>6} {'benign/path.':>12}")
         for row in result["next_tests"]:
-            lines.append(f"  {row['node']:34} {row['panel']:17} {row['info_gain_etiology']:>6.3f} "
-                         f"{row['info_gain_category']:>12.3f}")
+            lines.append(
+                f"  {row['node']:34} {row['panel']:17} {row['info_gain_etiology']:>6.3f} "
+                f"{row['info_gain_category']:>12.3f}"
+            )
     lines.append("")
     lines.append(result["disclaimer"])
     return "\n".join(lines)

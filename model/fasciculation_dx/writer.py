@@ -35,8 +35,7 @@ def _tables(priors: Priors) -> dict[str, list[list[str]]]:
         "etiologies.csv": [[e.name, e.group, e.category, e.description] for e in priors.etiologies.values()],
         "edges.csv": [[p, n.name] for n in nodes.values() for p in n.parents],
         "settings.csv": [[s, d] for s, d in priors.settings.items()],
-        "sources.csv": [[s.source_id, s.kind, s.citation, s.year, s.url, s.note]
-                        for s in priors.sources.values()],
+        "sources.csv": [[s.source_id, s.kind, s.citation, s.year, s.url, s.note] for s in priors.sources.values()],
         "base_rates.csv": [[*p.key, *_param_cells(p)] for p in priors.base_rates],
         "etiology_modifiers.csv": [[*p.key, *_param_cells(p)] for p in priors.modifiers],
     }
@@ -79,8 +78,7 @@ def write_priors(priors: Priors, directory: str | Path, *, overwrite: bool = Fal
     """
     target = Path(directory)
     if target.exists() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} already exists and is not empty; choose a new folder "
-                              "or pass overwrite=True")
+        raise FileExistsError(f"{target} already exists and is not empty; choose a new folder or pass overwrite=True")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     (staging / "cpts").mkdir()
