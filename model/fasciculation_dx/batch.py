@@ -187,8 +187,8 @@ def output_columns(priors: Priors, passthrough: Sequence[str] = ()) -> list[str]
 class BatchScorer:
     """Precomputed arrays that score a table of cases exactly and fast.
 
-    Build one with :meth:`for_engine` (cached per engine). It is picklable (its large lazily
-    built table is rebuilt after unpickling), so it can be shipped to Dask workers.
+    Build one with :meth:`for_engine` (cached per engine). It pickles as its priors and setting
+    (its arrays, several MB, are rebuilt when unpickled), so it is cheap to ship to Dask workers.
 
     Parameters
     ----------
@@ -283,10 +283,9 @@ class BatchScorer:
             pass
         return scorer
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_root_ext"] = None  # large and cheap to rebuild
-        return state
+    def __reduce__(self):
+        # Ship only the priors and the setting (small); the arrays are rebuilt where unpickled.
+        return (_rebuild_scorer, (self.priors, self.setting))
 
     # -- the root factor -------------------------------------------------------------------------
     @property
@@ -532,6 +531,10 @@ class BatchScorer:
             front = cases[passthrough].copy()
             out = pd.concat([front, out], axis=1)
         return out
+
+
+def _rebuild_scorer(priors: Priors, setting: str) -> BatchScorer:
+    return BatchScorer(CompiledEngine(priors, setting))
 
 
 @contextmanager

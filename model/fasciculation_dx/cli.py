@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--setting", default=DEFAULT_SETTING, help="care setting: primary_care (default) or neuromuscular_clinic"
         )
+        p.add_argument(
+            "--engine",
+            choices=("compiled", "pgmpy"),
+            default="compiled",
+            help="inference engine: compiled (default, fast) or pgmpy (the reference); both are exact",
+        )
 
     q = sub.add_parser(
         "query",
@@ -118,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _model(args) -> Model:
     priors = load_priors(args.priors if args.priors is not None else shipped_priors_dir())
-    return Model(priors, args.setting)
+    return Model(priors, args.setting, engine=args.engine)
 
 
 def _query(args) -> int:

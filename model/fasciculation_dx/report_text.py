@@ -18,6 +18,12 @@ def _pct(p: float) -> str:
     return f"{100 * p:.1f}%"
 
 
+def _woe(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.2f}"
+
+
 def format_query(result: dict) -> str:
     """Format the output of :func:`fasciculation_dx.cli.query_result` as a readable report."""
     lines = []
@@ -38,13 +44,13 @@ def format_query(result: dict) -> str:
         lead = result["explanation"][0]["leading"]
         runner = result["explanation"][0]["runner_up"]
         lines.append("")
-        lines.append(f"Why {lead}? Weight of evidence of each finding (natural log of its likelihood ratio,")
-        lines.append(f"counted last; positive favours {lead}):")
-        lines.append(f"  {'finding':40} {'vs the rest':>11} {'vs ' + runner:>30}")
+        lines.append(f"Why {lead}? Weight of evidence of each finding: the natural log of its likelihood ratio")
+        lines.append(f"for {lead}, counted after the other findings (positive favours it), against the rest")
+        lines.append(f"and against the runner-up, {runner}:")
+        lines.append(f"  {'finding':40} {'vs rest':>9} {'vs runner-up':>13}")
         for row in result["explanation"]:
             lines.append(
-                f"  {row['node'] + '=' + row['state']:40} {row['woe_vs_rest']:>+11.2f} "
-                f"{row['woe_vs_runner_up']:>+30.2f}"
+                f"  {row['node'] + '=' + row['state']:40} {_woe(row['woe_vs_rest']):>9} {_woe(row['woe_vs_runner_up']):>13}"
             )
     if result["next_tests"]:
         lines.append("")

@@ -62,6 +62,8 @@ MODIFIERS = "etiology_modifiers.csv"
 Z95 = 1.959963984540054
 KAPPA_GRID = np.logspace(np.log10(0.5), 6, 361)
 CHUNK = 128
+MC_FIT_TOLERANCE = 1e-12
+"""Tolerance of the per-draw refit of the etiology table (absolute, on the base rates)."""
 """Draws evaluated together (bounds memory: the refit holds ``CHUNK x etiologies x parent configs``)."""
 
 
@@ -78,9 +80,9 @@ class ColumnDistribution:
     rows
         The parameter rows of the column.
     mean
-        The point values (the Dirichlet's mean; the lognormal's median).
+        The point values (the Beta/Dirichlet mean; the lognormal's median).
     concentration
-        ``kappa`` of the Beta/Dirichlet, else None.
+        Per row: ``kappa_i`` of the Beta/Dirichlet (0 for a structural row), else None.
     sigma
         The lognormal's standard deviation on the log scale, else None.
     """
@@ -89,7 +91,7 @@ class ColumnDistribution:
     kind: str
     rows: tuple[Parameter, ...]
     mean: np.ndarray
-    concentration: float | None = None
+    concentration: np.ndarray | None = None
     sigma: float | None = None
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -100,23 +102,22 @@ class ColumnDistribution:
             return self.mean * np.exp(self.sigma * rng.standard_normal((n, 1)))
         free = (self.mean > 0) & (self.mean < 1)
         out = np.broadcast_to(self.mean, (n, len(self.rows))).copy()
-        shape = self.concentration * self.mean[free]
-        g = rng.standard_gamma(np.broadcast_to(shape, (n, len(shape))))
-        total = g.sum(axis=1, keepdims=True)
-        mass = self.mean[free].sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values = np.where(total > 0, g / total, self.mean[free] / mass) * mass
-        out[:, free] = values
+        kappa = self.concentration[free]
+        shape = kappa * self.mean[free]
+        g = rng.standard_gamma(np.broadcast_to(shape, (n, len(shape)))) / kappa
+        g = np.maximum(g, np.finfo(float).tiny)  # an underflow must not create a structural zero
+        out[:, free] = g / g.sum(axis=1, keepdims=True) * self.mean[free].sum()
         return out
 
 
-def _fit_concentration(mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+def _fit_concentration(mean: np.ndarray, low: np.ndarray, high: np.ndarray, pooled: bool) -> np.ndarray:
+    """Per-state ``kappa`` (or one pooled ``kappa``) matching Beta quantiles to ``[low, high]``."""
     a = KAPPA_GRID[:, None] * mean[None, :]
     b = KAPPA_GRID[:, None] * (1 - mean[None, :])
-    lo = stats.beta.ppf(0.025, a, b)
-    hi = stats.beta.ppf(0.975, a, b)
-    loss = ((lo - low) ** 2 + (hi - high) ** 2).sum(axis=1)
-    return float(KAPPA_GRID[int(np.nanargmin(loss))])
+    loss = (stats.beta.ppf(0.025, a, b) - low) ** 2 + (stats.beta.ppf(0.975, a, b) - high) ** 2
+    if pooled:
+        return np.full(len(mean), KAPPA_GRID[int(np.nanargmin(loss.sum(axis=1)))])
+    return KAPPA_GRID[np.nanargmin(loss, axis=0)]
 
 
 def _probability_column(index: int, rows: Sequence[Parameter]) -> ColumnDistribution:
@@ -126,8 +127,9 @@ def _probability_column(index: int, rows: Sequence[Parameter]) -> ColumnDistribu
     free = (mean > 0) & (mean < 1)
     if free.sum() < 2 or np.all(low[free] == high[free]):
         return ColumnDistribution(index, "fixed", tuple(rows), mean)
-    kappa = _fit_concentration(mean[free], low[free], high[free])
-    kind = "beta" if len(rows) == 2 else "dirichlet"
+    kappa = np.zeros(len(rows))
+    kappa[free] = _fit_concentration(mean[free], low[free], high[free], pooled=free.sum() == 2)
+    kind = "beta" if free.sum() == 2 else "dirichlet"
     return ColumnDistribution(index, kind, tuple(rows), mean, concentration=kappa)
 
 
@@ -144,11 +146,44 @@ def _relative_risk(index: int, row: Parameter) -> ColumnDistribution:
     return ColumnDistribution(index, "lognormal", (row,), mean, sigma=float(sigma))
 
 
-_FIT_CACHE: dict[int, tuple[Priors, dict]] = {}
+class _Columns(Mapping):
+    """Lazily fitted column distributions of one priors object, in the fixed column order."""
+
+    def __init__(self, priors: Priors):
+        self.priors = priors
+        groups: dict[tuple[str, tuple[str, ...]], list[Parameter]] = {}
+        for row in priors.parameters():
+            if row.file == BASE_RATES:
+                key = (row.file, (row.key[0],))
+            elif row.file == MODIFIERS:
+                key = (row.file, row.key)
+            else:
+                key = (row.file, row.key[:-1])
+            groups.setdefault(key, []).append(row)
+        self.groups = groups
+        self.order = {k: i for i, k in enumerate(groups)}
+        self.fitted: dict[tuple[str, tuple[str, ...]], ColumnDistribution] = {}
+
+    def __getitem__(self, key):
+        if key not in self.fitted:
+            rows = self.groups[key]
+            index = self.order[key]
+            self.fitted[key] = (_relative_risk(index, rows[0]) if key[0] == MODIFIERS
+                                else _probability_column(index, rows))
+        return self.fitted[key]
+
+    def __iter__(self):
+        return iter(self.groups)
+
+    def __len__(self) -> int:
+        return len(self.groups)
 
 
-def fit_distributions(priors: Priors) -> dict[tuple[str, tuple[str, ...]], ColumnDistribution]:
-    """Fit a distribution to every column of parameters (see the module docstring).
+_FIT_CACHE: dict[int, tuple[Priors, _Columns]] = {}
+
+
+def fit_distributions(priors: Priors) -> Mapping[tuple[str, tuple[str, ...]], ColumnDistribution]:
+    """The distribution of every column of parameters (see the module docstring).
 
     Parameters
     ----------
@@ -157,30 +192,19 @@ def fit_distributions(priors: Priors) -> dict[tuple[str, tuple[str, ...]], Colum
 
     Returns
     -------
-    dict
-        ``(file, column key) -> ColumnDistribution``, in the fixed column order. The column key
-        is the parent values of a CPT column, ``(setting,)`` for base rates and the full row key
-        for a relative risk.
+    Mapping
+        ``(file, column key) -> ColumnDistribution`` in the fixed column order, fitted lazily on
+        first access and cached per priors object. The column key is the parent values of a CPT
+        column, ``(setting,)`` for base rates and the full row key for a relative risk.
     """
     cached = _FIT_CACHE.get(id(priors))
     if cached is not None and cached[0] is priors:
         return cached[1]
-    groups: dict[tuple[str, tuple[str, ...]], list[Parameter]] = {}
-    for row in priors.parameters():
-        if row.file == BASE_RATES:
-            key = (row.file, (row.key[0],))
-        elif row.file == MODIFIERS:
-            key = (row.file, row.key)
-        else:
-            key = (row.file, row.key[:-1])
-        groups.setdefault(key, []).append(row)
-    out = {}
-    for index, (key, rows) in enumerate(groups.items()):
-        out[key] = _relative_risk(index, rows[0]) if key[0] == MODIFIERS else _probability_column(index, rows)
+    columns = _Columns(priors)
     if len(_FIT_CACHE) > 8:
         _FIT_CACHE.clear()
-    _FIT_CACHE[id(priors)] = (priors, out)
-    return out
+    _FIT_CACHE[id(priors)] = (priors, columns)
+    return columns
 
 
 # -- which columns a scenario needs --------------------------------------------------------------
@@ -297,20 +321,50 @@ def _outer_chain(factors: Sequence[np.ndarray], lead: int) -> np.ndarray:
     return out
 
 
+def _ipf_step(w, base, rho, pc):
+    Z = (w[:, None, :] @ rho)[:, 0, :]
+    h = (rho @ (pc / Z)[:, :, None])[..., 0]
+    new = np.where(base > 0, base / h, 0.0)
+    return new / new.sum(axis=1, keepdims=True), np.max(np.abs(w * h - base), axis=1)
+
+
 def _fit_weights(base: np.ndarray, rho: np.ndarray, pc: np.ndarray, w0: np.ndarray) -> np.ndarray:
-    """Vectorised iterative proportional scaling (the rule of :mod:`.etiology`), one fit per draw."""
-    w = np.broadcast_to(w0, base.shape).copy()
+    """Vectorised iterative proportional scaling (the rule of :mod:`.etiology`), one fit per draw.
+
+    The fixed-point map is accelerated by SQUAREM (Varadhan and Roland, 2008) on the log weights,
+    falling back to plain steps for any draw where an extrapolation does not reduce the error;
+    it stops when every draw's marginal is within ``MC_FIT_TOLERANCE`` of its base rates.
+    """
     positive = base > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(MAX_ITERATIONS):
-            Z = np.einsum("be,bec->bc", w, rho)
-            h = np.einsum("bec,bc->be", rho, pc / Z)
-            m = w * h
-            if np.max(np.abs(m - base)) < FIT_TOLERANCE:
-                return w
-            w = np.where(positive, base / h, 0.0)
-            if not np.all(np.isfinite(w)):
+
+    def log(w):
+        return np.where(positive, np.log(np.where(positive, w, 1.0)), 0.0)
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        w = np.broadcast_to(w0, base.shape) * base
+        w = w / w.sum(axis=1, keepdims=True)
+        fallback, fallback_err = None, None
+        for _ in range(MAX_ITERATIONS // 2):
+            w1, err = _ipf_step(w, base, rho, pc)
+            if fallback is not None:
+                bad = ~(err <= fallback_err)
+                if bad.any():
+                    w = np.where(bad[:, None], fallback, w)
+                    w1, err = _ipf_step(w, base, rho, pc)
+            if not np.all(np.isfinite(err)):
                 break
+            if err.max() < MC_FIT_TOLERANCE:
+                return w
+            w2, err1 = _ipf_step(w1, base, rho, pc)
+            r = log(w1) - log(w)
+            v = log(w2) - 2 * log(w1) + log(w)
+            nr, nv = np.sqrt((r * r).sum(axis=1)), np.sqrt((v * v).sum(axis=1))
+            a = np.clip(-nr / np.where(nv > 0, nv, 1.0), -20.0, -1.0)[:, None]
+            x = log(w) - 2 * a * r + a * a * v
+            x = x - np.where(positive, x, -np.inf).max(axis=1, keepdims=True)
+            w = np.where(positive, np.exp(x), 0.0)
+            w = w / w.sum(axis=1, keepdims=True)
+            fallback, fallback_err = w2, err1
     raise EtiologyFitError("a Monte Carlo draw's base rates cannot be reproduced with its relative risks")
 
 
@@ -328,7 +382,9 @@ class _Evaluator:
             base = base_rate_vector(priors, plan.setting)
             rho = _unnormalised(priors).reshape(len(base), -1)
             pc = engine.root_joint.sum(axis=0).reshape(-1)
-            self.w0 = _fit_weights(base[None], rho[None], pc[None], base[None])[0]
+            fitted = _fit_weights(base[None], rho[None], pc[None], np.ones((1, len(base))))[0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self.w0 = np.where(base > 0, fitted / np.where(base > 0, base, 1.0), 1.0)
             sel = [slice(None)]
             for r in plan.roots:
                 sel.append(_state_index(priors, r)[plan.evidence[r]] if r in plan.evidence else slice(None))
