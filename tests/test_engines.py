@@ -74,7 +74,7 @@ def test_to_pgmpy_returns_the_reference_network():
     model = fdx.load_model()
     network = model.to_pgmpy()
     assert isinstance(network, DiscreteBayesianNetwork)
-    assert set(network.nodes()) == set(PRIORS.nodes)
+    assert set(network.nodes()) == set(model.priors.nodes)
     assert network.check_model()
 
 

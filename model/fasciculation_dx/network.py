@@ -108,3 +108,58 @@ class ReferenceEngine:
     def posterior(self, evidence: Mapping[str, str]) -> np.ndarray:
         """``P(etiology | evidence)`` in etiology order; NaN when the evidence is impossible."""
         return self.marginal(ETIOLOGY, evidence)
+
+
+def priors_from_network(template: Priors, network, setting: str) -> Priors:
+    """Read a pgmpy network's numbers back into the schema of ``template``.
+
+    Every CPT row of ``template`` takes the probability that ``network`` gives for the first
+    parent configuration its column covers; the setting's base rates take the network's
+    marginal of the etiology. Relative-risk modifiers have no unique inverse from the etiology's
+    table and are kept from ``template``. Applied to the network built from ``template``, this
+    returns priors that write out byte for byte like the originals.
+
+    Parameters
+    ----------
+    template
+        The priors whose rows (files, lines, ranges, sources, notes) are kept.
+    network
+        A ``DiscreteBayesianNetwork`` with the same nodes and states.
+    setting
+        The setting whose base rates are read from the network.
+
+    Returns
+    -------
+    Priors
+        A new object; ``template`` is unchanged.
+    """
+    import dataclasses
+
+    from .tables import cpt_columns, match_columns
+
+    _, _, VariableElimination = _pgmpy()
+    cpts = {}
+    for name, rows in template.cpts.items():
+        spec = template.nodes[name]
+        cpd = network.get_cpds(name)
+        parent_states = [template.nodes[p].states for p in spec.parents]
+        columns = cpt_columns(template, name)
+        assigned, _, _ = match_columns(parent_states, list(columns))
+        first = {}
+        for config, key in assigned.items():
+            first.setdefault(key, config)
+        new_rows = []
+        for row in rows:
+            config = first[row.key[:-1]]
+            query = {name: row.key[-1], **dict(zip(spec.parents, config))}
+            new_rows.append(dataclasses.replace(row, value=float(cpd.get_value(**query))))
+        cpts[name] = tuple(new_rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = VariableElimination(network).query([ETIOLOGY], show_progress=False)
+    names = factor.state_names[ETIOLOGY]
+    marginal = dict(zip(names, np.asarray(factor.values, dtype=float)))
+    base = tuple(
+        dataclasses.replace(p, value=float(np.round(marginal[p.key[1]], 12))) if p.key[0] == setting else p
+        for p in template.base_rates
+    )
+    return dataclasses.replace(template, cpts=cpts, base_rates=base)

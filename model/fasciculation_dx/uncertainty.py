@@ -34,7 +34,9 @@ Evaluating
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +63,9 @@ BASE_RATES = "base_rates.csv"
 MODIFIERS = "etiology_modifiers.csv"
 Z95 = 1.959963984540054
 KAPPA_GRID = np.logspace(np.log10(0.5), 6, 361)
-CHUNK = 128
+CHUNK = 256
+THREADS = min(4, os.cpu_count() or 1)
+"""Chunks evaluated in parallel threads (numpy releases the GIL; results do not depend on it)."""
 MC_FIT_TOLERANCE = 1e-12
 """Tolerance of the per-draw refit of the etiology table (absolute, on the base rates)."""
 """Draws evaluated together (bounds memory: the refit holds ``CHUNK x etiologies x parent configs``)."""
@@ -314,11 +318,17 @@ def _rr_tables(plan: _Plan, sampled, n: int) -> list[np.ndarray]:
 
 
 def _outer_chain(factors: Sequence[np.ndarray], lead: int) -> np.ndarray:
-    """Outer product over trailing axes: each factor ``(B, *lead_dims, k)`` -> ``(B, *lead, k1, k2, ...)``."""
-    out = factors[0]
-    for f in factors[1:]:
-        out = out[..., None] * f.reshape(f.shape[: 1 + lead] + (1,) * (out.ndim - 1 - lead) + f.shape[-1:])
-    return out
+    """Outer product over trailing axes: factors ``(B, *lead, k_i)`` -> ``(B, *lead, k_1 * k_2 * ...)``.
+
+    Built as a balanced tree so that the large product is formed once.
+    """
+    if len(factors) == 1:
+        return factors[0]
+    half = len(factors) // 2
+    left = _outer_chain(factors[:half], lead)
+    right = _outer_chain(factors[half:], lead)
+    out = left[..., :, None] * right[..., None, :]
+    return out.reshape(out.shape[:-2] + (-1,))
 
 
 def _ipf_step(w, base, rho, pc):
@@ -401,7 +411,7 @@ class _Evaluator:
         base = sampled[(BASE_RATES, (plan.setting,))][:, [order[e] for e in plan.etiologies]]
         if plan.root_evidence:
             rr = _rr_tables(plan, sampled, n)
-            rho = _outer_chain(rr, 1).reshape(n, n_e, -1)
+            rho = _outer_chain(rr, 1)
             priors_r = [_column_array(plan, r, sampled, n) for r in plan.roots]
             pc = _outer_chain(priors_r, 0).reshape(n, -1)
             w = _fit_weights(base, rho, pc, self.w0)
@@ -417,8 +427,9 @@ class _Evaluator:
         used = plan.used_mechanisms
         if used:
             mech = [_column_array(plan, m, sampled, n).transpose(0, 2, 1) for m in used]  # (n, n_e, k)
-            pm = _outer_chain(mech, 1)  # (n, n_e, k1, k2, ...)
-            like = np.ones((n,) + pm.shape[2:])
+            cards = tuple(m.shape[-1] for m in mech)
+            pm = _outer_chain(mech, 1).reshape((n, n_e) + cards)  # (n, n_e, k1, k2, ...)
+            like = np.ones((n,) + cards)
             for node in plan.via:
                 table = _column_array(plan, node, sampled, n)[:, _state_index(priors, node)[plan.evidence[node]]]
                 axes = [used.index(p) for p in priors.nodes[node].parents]
@@ -538,13 +549,22 @@ def monte_carlo(
     evaluator = _Evaluator(plan)
     sampled = plan.sample(draws, seed)
     out = np.empty((draws, len(plan.etiologies)))
-    for start in range(0, draws, CHUNK):
+
+    def run(start: int) -> None:
         stop = min(start + CHUNK, draws)
         chunk = {k: v[start:stop] for k, v in sampled.items()}
         J = evaluator.joint(chunk, stop - start)
         total = J.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = np.where(total > 0, J / total, np.nan)
+
+    starts = range(0, draws, CHUNK)
+    if len(starts) > 1 and THREADS > 1:
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(run, starts))
+    else:
+        for start in starts:
+            run(start)
     if not np.all(np.isfinite(out)):
         raise FasciculationDxError("some parameter draws make the evidence impossible; "
                                    "check the ranges of the parameters near 0")
