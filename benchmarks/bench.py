@@ -188,7 +188,7 @@ def stream_peak_memory(model: fdx.Model, rows: int, directory: Path) -> tuple[fl
         frame.to_csv(src, mode="w" if i == 0 else "a", header=i == 0, index=False)
     out = subprocess.run([sys.executable, "-c", STREAM_CHILD, STREAM_SCORE, str(src), str(dst)],
                          capture_output=True, text=True, check=True)
-    code, wall, maxrss_kib = out.stdout.split()
+    code, wall, maxrss_kib = out.stdout.splitlines()[-1].split()
     if code != "0":
         raise RuntimeError(out.stderr)
     return int(maxrss_kib) / 1024, float(wall), src.stat().st_size / 1e6

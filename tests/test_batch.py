@@ -96,7 +96,7 @@ def test_block_size_and_threads_do_not_change_the_answer(model):
     for block, workers in ((1, 1), (7, 2), (1024, 2), (4096, 3)):
         pd.testing.assert_frame_equal(scorer.score(cases.iloc[:500] if block == 1 else cases,
                                                    block=block, workers=workers),
-                                      base.iloc[:500] if block == 1 else base, rtol=0, atol=1e-15)
+                                      base.iloc[:500] if block == 1 else base, rtol=0, atol=0)
 
 
 def test_passthrough_and_allowed_columns(model):

@@ -64,7 +64,7 @@ def test_round_trip_matches_in_memory(model, tmp_path, src_ext, dst_ext):
     assert list(got.columns) == list(want.columns)
     assert list(got["case_id"]) == list(want["case_id"])
     np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float),
-                               rtol=0, atol=1e-15 if dst_ext == ".parquet" else 1e-15)
+                               rtol=0, atol=0)  # exact: shortest round-trip floats in CSV
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 

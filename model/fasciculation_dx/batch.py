@@ -79,6 +79,8 @@ CATEGORY_COLUMNS = ("p_benign", "p_pathological")
 DEFAULT_BLOCK = 1024
 """Cases per block of the vectorised computation (bounds the working memory to tens of MB)."""
 
+_GEMM_MIN_ROWS = 256
+_GEMM_ROW_MULTIPLE = 16
 _MAX_GROUP_TABLE = 1 << 19  # entries of one group's likelihood table (4 MB)
 _MAX_ROOT_TABLE = 20_000_000  # entries of the extended root table before falling back
 _SHOW_ROWS = 10  # row labels listed per problem in an error message
@@ -204,8 +206,10 @@ class BatchScorer:
         n_e = len(self.etiologies)
         self.pathological = np.array(
             [priors.etiologies[e].category == "pathological" for e in self.etiologies])
-        self._pathological_weights = self.pathological.astype(float)
         self.output_names: list[str] = [*self.etiologies, *CATEGORY_COLUMNS]
+        self._all_columns = np.arange(n_e)
+        self._benign_columns = np.flatnonzero(~self.pathological)
+        self._pathological_columns = np.flatnonzero(self.pathological)
         self.states: dict[str, tuple[str, ...]] = observable_states(priors)
         self.mechanisms = tuple(engine.mechanisms)
         self.roots = tuple(engine.roots)
@@ -345,7 +349,7 @@ class BatchScorer:
         joint = _likelihood(self.direct_groups, ext, len(self.etiologies))
         for groups, pm in self.components:
             if groups:
-                joint *= _likelihood(groups, ext, pm.shape[0]) @ pm
+                joint *= _matmul_rows(_likelihood(groups, ext, pm.shape[0]), pm)
         joint *= self._root_factor(root_codes)
         return joint
 
@@ -380,13 +384,13 @@ class BatchScorer:
         def run(start: int) -> None:
             stop = min(n, start + block)
             joint = self.joint_codes(root_codes[start:stop], finding_codes[start:stop])
-            total = joint.sum(axis=1, keepdims=True)
+            total = _row_sum(joint, self._all_columns)[:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
                 post = joint / total
             post[~(total[:, 0] > 0)] = np.nan
             values[start:stop, :n_e] = post
-            values[start:stop, n_e + 1] = post @ self._pathological_weights
-            values[start:stop, n_e] = post @ (1.0 - self._pathological_weights)
+            values[start:stop, n_e] = _row_sum(post, self._benign_columns)
+            values[start:stop, n_e + 1] = _row_sum(post, self._pathological_columns)
 
         starts = range(0, n, block)
         workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
@@ -531,6 +535,34 @@ class BatchScorer:
             front = cases[passthrough].copy()
             out = pd.concat([front, out], axis=1)
         return out
+
+
+def _row_sum(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Sum the given columns of each row, left to right, whatever the number of rows.
+
+    (``ndarray.sum(axis=1)`` picks its summation order by shape, so one row alone and the same
+    row among others could differ in the last bit.)
+    """
+    out = np.zeros(len(values))
+    for j in columns:
+        out += values[:, j]
+    return out
+
+
+def _matmul_rows(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left @ right`` computed so that each row's result does not depend on the other rows.
+
+    BLAS uses different kernels (and so different rounding) for small or odd row counts; padding
+    the rows with zeros to a multiple of 16, at least 256, makes every row's result bit-identical
+    however the cases are split into blocks, chunks or Dask partitions.
+    """
+    n = len(left)
+    rows = max(_GEMM_MIN_ROWS, -(-n // _GEMM_ROW_MULTIPLE) * _GEMM_ROW_MULTIPLE)
+    if rows == n:
+        return left @ right
+    padded = np.zeros((rows, left.shape[1]))
+    padded[:n] = left
+    return (padded @ right)[:n]
 
 
 def _rebuild_scorer(priors: Priors, setting: str) -> BatchScorer:

@@ -95,9 +95,17 @@ class CompiledEngine:
             joint = joint * prior.reshape(shape)
         self.root_joint = joint
         self._state_index = {n: {s: i for i, s in enumerate(spec.states)} for n, spec in nodes.items()}
+        self._no_root_factor: np.ndarray | None = None
 
     # -- the pieces of a query --------------------------------------------------------------------
     def _root_factor(self, evidence: Mapping[str, str]) -> np.ndarray:
+        if not any(root in evidence for root in self.roots):
+            # the common case of no context or trigger evidence: the same sum, computed once
+            if self._no_root_factor is None:
+                factor = self.root_joint.reshape(self.root_joint.shape[0], -1).sum(axis=1)
+                factor.flags.writeable = False
+                self._no_root_factor = factor
+            return self._no_root_factor
         index = [slice(None)]
         for root in self.roots:
             index.append(self._state_index[root][evidence[root]] if root in evidence else slice(None))
@@ -109,9 +117,9 @@ class CompiledEngine:
         mech = np.ones(self.mechanism_given_etiology.shape[1])
         for node, state in evidence.items():
             if node in self.direct:
-                direct = direct * self.direct[node][self._state_index[node][state]]
+                direct *= self.direct[node][self._state_index[node][state]]
             elif node in self.via_mechanisms:
-                mech = mech * self.via_mechanisms[node][self._state_index[node][state]]
+                mech *= self.via_mechanisms[node][self._state_index[node][state]]
         return direct, mech
 
     def joint(self, evidence: Mapping[str, str]) -> np.ndarray:

@@ -163,3 +163,99 @@ def priors_from_network(template: Priors, network, setting: str) -> Priors:
         for p in template.base_rates
     )
     return dataclasses.replace(template, cpts=cpts, base_rates=base)
+
+
+# -- interchange: pgmpy's writers and readers (used by fasciculation_dx.interchange) -------------
+
+INTERCHANGE_FORMATS = ("bif", "xmlbif", "net")
+"""Formats that :func:`write_network` writes and :func:`read_network` reads with pgmpy."""
+
+
+@cache
+def _pgmpy_readwrite() -> dict[str, tuple[type, type]]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"pgmpy\..*")
+        from pgmpy.readwrite import BIFReader, BIFWriter, NETReader, NETWriter, XMLBIFReader, XMLBIFWriter
+    return {"bif": (BIFWriter, BIFReader), "xmlbif": (XMLBIFWriter, XMLBIFReader), "net": (NETWriter, NETReader)}
+
+
+def _interchange_format(fmt: str) -> tuple[type, type]:
+    if fmt not in INTERCHANGE_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(INTERCHANGE_FORMATS)}. Got '{fmt}' instead")
+    return _pgmpy_readwrite()[fmt]
+
+
+def write_network(priors: Priors, setting: str, path, fmt: str, name: str | None = None) -> None:
+    """Write the network of one care setting to a file with pgmpy's writer for ``fmt``.
+
+    Parameters
+    ----------
+    priors
+        Validated priors.
+    setting
+        The care setting whose etiology base rates are written.
+    path
+        The file to write (it is overwritten; callers decide whether that is allowed).
+    fmt
+        ``"bif"`` (BIF 0.15), ``"xmlbif"`` (XMLBIF 0.3) or ``"net"`` (Hugin NET).
+    name
+        The network's name inside the file; ``fasciculation_dx_<setting>`` when omitted.
+
+    Raises
+    ------
+    ValueError
+        If ``fmt`` is not one of :data:`INTERCHANGE_FORMATS`.
+    """
+    writer_class, _ = _interchange_format(fmt)
+    network = build_network(priors, setting)
+    network.name = name or f"fasciculation_dx_{setting}"
+    writer_class(network).write(str(path))
+
+
+def read_network(path, fmt: str):
+    """Read a network file back with pgmpy's reader for ``fmt``.
+
+    pgmpy's BIF and NET readers are slow on the full network (their parsers take seconds to
+    minutes on the etiology's table of about 48,000 numbers); the XMLBIF reader is fast.
+
+    Parameters
+    ----------
+    path
+        The file to read.
+    fmt
+        ``"bif"``, ``"xmlbif"`` or ``"net"``.
+
+    Returns
+    -------
+    pgmpy.models.DiscreteBayesianNetwork
+    """
+    _, reader_class = _interchange_format(fmt)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"pgmpy\..*")
+        return reader_class(path=str(path)).get_model()
+
+
+def network_posterior(network, evidence: Mapping[str, str], node: str = ETIOLOGY) -> dict[str, float]:
+    """``P(node | evidence)`` in any pgmpy network (e.g. one read back from a file), by state name.
+
+    Parameters
+    ----------
+    network
+        A pgmpy ``DiscreteBayesianNetwork``.
+    evidence
+        ``{node: state}``.
+    node
+        The node to query; the etiology by default.
+
+    Returns
+    -------
+    dict
+        ``{state: probability}``.
+    """
+    _, _, VariableElimination = _pgmpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = VariableElimination(network).query([node], evidence=dict(evidence), show_progress=False)
+    return dict(zip(factor.state_names[node], np.asarray(factor.values, dtype=float).tolist()))
+
+
+__all__ += ["INTERCHANGE_FORMATS", "write_network", "read_network", "network_posterior"]

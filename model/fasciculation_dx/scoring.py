@@ -67,7 +67,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def _read_chunks(path: Path, fmt: str, chunksize: int) -> Iterator[pd.DataFrame]:
     if fmt == "csv":
         reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                             chunksize=chunksize, encoding="utf-8")
+                             chunksize=chunksize, encoding="utf-8-sig")
         with reader:
             yield from reader
     else:
@@ -87,46 +87,49 @@ def _count_rows(path: Path, fmt: str) -> int | None:
 
 
 class _Writer:
-    """Append chunks to a CSV or Parquet file."""
+    """Append chunks to a CSV or Parquet file with pyarrow's streaming writers.
+
+    CSV floats are written in the shortest form that reads back to the same double (exact round
+    trip); NaN is written as an empty cell.
+    """
 
     def __init__(self, path: Path, fmt: str, input_path: Path, input_fmt: str, passthrough: list[str]):
+        import pyarrow as pa
+
         self.path, self.fmt = path, fmt
         self.first = True
-        self._parquet = None
+        self._writer = None
         self._schema = None
-        if fmt == "parquet":
-            import pyarrow as pa
-
-            fields = []
-            source = None
-            if input_fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                source = pq.ParquetFile(input_path).schema_arrow
-            for col in passthrough:
-                fields.append(source.field(col) if source is not None else pa.field(col, pa.string()))
-            self._pass_fields = fields
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.fmt == "csv":
-            frame.to_csv(self.path, mode="w" if self.first else "a", header=self.first, index=False,
-                         lineterminator="\n")
-        else:
-            import pyarrow as pa
+        source = None
+        if input_fmt == "parquet":
             import pyarrow.parquet as pq
 
-            if self._schema is None:
-                floats = [pa.field(str(c), pa.float64()) for c in frame.columns[len(self._pass_fields):]]
-                self._schema = pa.schema([*self._pass_fields, *floats])
-                self._parquet = pq.ParquetWriter(self.path, self._schema)
-            self._parquet.write_table(pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False))
+            source = pq.ParquetFile(input_path).schema_arrow
+        self._pass_fields = [source.field(c) if source is not None else pa.field(c, pa.string())
+                             for c in passthrough]
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        if self._schema is None:
+            floats = [pa.field(str(c), pa.float64()) for c in frame.columns[len(self._pass_fields):]]
+            self._schema = pa.schema([*self._pass_fields, *floats])
+            if self.fmt == "csv":
+                import pyarrow.csv as pc
+
+                self._writer = pc.CSVWriter(str(self.path), self._schema)
+            else:
+                import pyarrow.parquet as pq
+
+                self._writer = pq.ParquetWriter(str(self.path), self._schema)
+        self._writer.write_table(pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False))
         self.first = False
 
     def close(self, frame_if_empty: pd.DataFrame) -> None:
         if self.first:  # no rows: still write a valid file with the header / schema
             self.write(frame_if_empty)
-        if self._parquet is not None:
-            self._parquet.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _umask() -> int:

@@ -179,7 +179,7 @@ def _node_of(priors: Priors, param: Parameter) -> str | None:
 
 
 def _column_rows(priors: Priors, param: Parameter) -> list[Parameter]:
-    """The rows that co-vary with ``param`` (its column), ``param`` included."""
+    """Return the rows that co-vary with ``param`` (its column), ``param`` included."""
     if param.file == MODIFIERS:
         return [param]
     if param.file == BASE_RATES:
@@ -206,7 +206,7 @@ def _covariation(values: Sequence[float], index: int) -> tuple[np.ndarray, np.nd
 
 
 def covaried_values(priors: Priors, ref: ParameterRef, x: float) -> dict[tuple[str, int], float]:
-    """The new values of a parameter's column when the parameter is set to ``x``.
+    """Return the new values of a parameter's column when the parameter is set to ``x``.
 
     The other states of the column are rescaled proportionally (see the module docstring); a
     relative risk changes alone.
@@ -360,7 +360,7 @@ class _Scenario:
         return not (self.root_evidence and _is_etiology_layer(self.priors, param))
 
     def joint_at(self, param: Parameter, x: float) -> np.ndarray:
-        """The joint with the parameter at ``x`` (column co-varied)."""
+        """Return the joint with the parameter at ``x`` (column co-varied)."""
         if self.is_linear(param):
             j0, j1 = self.linear_joint(param)
             return j0 + x * (j1 - j0)
@@ -440,7 +440,7 @@ class SensitivityFunction:
     evaluate: Callable[[float], float] = field(repr=False, compare=False)
 
     def __call__(self, x: float | np.ndarray) -> float | np.ndarray:
-        """The query's posterior with the parameter at ``x`` (scalar or array)."""
+        """Return the query's posterior with the parameter at ``x`` (scalar or array)."""
         if np.ndim(x) == 0:
             return self.evaluate(float(x))
         return np.array([self.evaluate(float(v)) for v in np.asarray(x).ravel()]).reshape(np.shape(x))
@@ -509,7 +509,7 @@ def sensitivity_function(
     evidence: Mapping[str, str] | None = None,
     query: str | Sequence[str] = "pathological",
 ) -> SensitivityFunction:
-    """The exact one-way sensitivity function of a query to one parameter.
+    """Compute the exact one-way sensitivity function of a query to one parameter.
 
     Parameters
     ----------
@@ -735,7 +735,7 @@ def threshold(
     target: float = 0.05,
     domain: tuple[float, float] | None = None,
 ) -> Threshold:
-    """The value of a parameter at which a query's posterior crosses ``target``.
+    """Find the value of a parameter at which a query's posterior crosses ``target``.
 
     Parameters
     ----------
@@ -785,7 +785,7 @@ def leading_threshold(
     evidence: Mapping[str, str] | None = None,
     domain: tuple[float, float] | None = None,
 ) -> Threshold:
-    """The values of a parameter at which the leading etiology changes.
+    """Find the values of a parameter at which the leading etiology changes.
 
     For linear parameters every etiology's numerator ``P(e, E)`` is a straight line in ``x``
     with a common positive denominator, so the leader is the upper envelope of the lines and its
@@ -852,7 +852,7 @@ def base_rate_function(
     evidence: Mapping[str, str] | None = None,
     query: str | Sequence[str] | None = None,
 ) -> SensitivityFunction:
-    """The posterior of a query as a function of one etiology's base rate in the model's setting.
+    """Follow the posterior of a query as a function of one etiology's base rate in the model's setting.
 
     The other etiologies' base rates are rescaled proportionally so that they still sum to one.
 
@@ -886,7 +886,7 @@ def compare_settings(
     level: str = "etiology",
     settings: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The same scenario under each care setting, side by side.
+    """Compare the same scenario under each care setting, side by side.
 
     Parameters
     ----------

@@ -45,7 +45,7 @@ from scipy import stats
 
 from .compiled import CompiledEngine
 from .errors import EvidenceError, FasciculationDxError
-from .etiology import FIT_TOLERANCE, MAX_ITERATIONS, EtiologyFitError
+from .etiology import MAX_ITERATIONS, EtiologyFitError
 from .evidence import check_evidence
 from .priors import ETIOLOGY, WILDCARD, Parameter, Priors
 from .tables import cpt_columns, match_columns
@@ -63,7 +63,7 @@ BASE_RATES = "base_rates.csv"
 MODIFIERS = "etiology_modifiers.csv"
 Z95 = 1.959963984540054
 KAPPA_GRID = np.logspace(np.log10(0.5), 6, 361)
-CHUNK = 256
+CHUNK = 128
 THREADS = min(4, os.cpu_count() or 1)
 """Chunks evaluated in parallel threads (numpy releases the GIL; results do not depend on it)."""
 MC_FIT_TOLERANCE = 1e-12
@@ -187,7 +187,7 @@ _FIT_CACHE: dict[int, tuple[Priors, _Columns]] = {}
 
 
 def fit_distributions(priors: Priors) -> Mapping[tuple[str, tuple[str, ...]], ColumnDistribution]:
-    """The distribution of every column of parameters (see the module docstring).
+    """Return the distribution of every column of parameters (see the module docstring).
 
     Parameters
     ----------
@@ -255,7 +255,7 @@ def sample_parameters(
     draws: int = 1000,
     seed: int | None = 0,
 ) -> dict[tuple[str, int], np.ndarray]:
-    """The parameter draws a Monte Carlo run of a scenario uses.
+    """Return the parameter draws that a Monte Carlo run of a scenario uses.
 
     Parameters
     ----------

@@ -1,0 +1,119 @@
+"""Export the network to files that other Bayesian-network tools open.
+
+========  ==========================  =====================================================
+format    file                        read by
+========  ==========================  =====================================================
+bif       BIF 0.15 (``.bif``)         pgmpy, pyAgrum, SamIam, GeNIe (import), Weka, bnlearn
+xmlbif    XMLBIF 0.3 (``.xml``)       pgmpy, pyAgrum (as ``.bifxml``), GeNIe (import), Weka
+net       Hugin NET (``.net``)        Hugin, SamIam, GeNIe, pyAgrum, pgmpy
+========  ==========================  =====================================================
+
+The file holds one care setting's network: the etiology table is the one derived from that
+setting's base rates and the relative risks (see :mod:`fasciculation_dx.etiology`); every other
+table is the CSV's. The CSV files stay the single source of truth: an exported file is a
+snapshot for other tools, not something to edit and read back.
+
+The writing itself is pgmpy's (through :mod:`fasciculation_dx.network`, the one module that
+imports pgmpy).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from .errors import EvidenceError, FasciculationDxError
+from .loader import load_priors
+from .network import INTERCHANGE_FORMATS, write_network
+from .paths import shipped_priors_dir
+from .priors import DEFAULT_SETTING, Priors
+
+__all__ = ["FORMATS", "SUFFIXES", "OutputExistsError", "export_network"]
+
+FORMATS: tuple[str, ...] = INTERCHANGE_FORMATS
+"""The formats :func:`export_network` writes."""
+
+SUFFIXES: dict[str, str] = {"bif": ".bif", "xmlbif": ".xml", "net": ".net"}
+"""The usual file suffix of each format."""
+
+
+class OutputExistsError(FasciculationDxError, FileExistsError):
+    """The output file exists and overwriting it was not allowed."""
+
+
+def export_network(
+    path: str | Path,
+    fmt: str,
+    priors: Priors | str | Path | None = None,
+    setting: str = DEFAULT_SETTING,
+    force: bool = False,
+) -> Path:
+    """Write one care setting's network to ``path`` in ``fmt``.
+
+    Parameters
+    ----------
+    path
+        The output file. Its directory must exist.
+    fmt
+        ``"bif"``, ``"xmlbif"`` or ``"net"`` (see the module's table).
+    priors
+        Validated priors, a priors directory, or ``None`` for the shipped priors.
+    setting
+        The care setting whose base rates the etiology's table carries.
+    force
+        Overwrite ``path`` if it exists.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    EvidenceError
+        If ``fmt`` or ``setting`` is unknown (the message lists the valid ones).
+    OutputExistsError
+        If ``path`` exists and ``force`` is false.
+    PriorsError
+        If a priors directory is invalid.
+    FasciculationDxError
+        If the directory of ``path`` does not exist or cannot be written.
+
+    Notes
+    -----
+    The file is written next to ``path`` under a temporary name and renamed into place, so an
+    interrupted export never leaves a half-written file under the final name.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from fasciculation_dx.interchange import export_network
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = export_network(pathlib.Path(tmp) / "fdx.xml", "xmlbif")
+    ...     out.read_text().startswith("<?xml")
+    True
+    """
+    if fmt not in FORMATS:
+        raise EvidenceError(f"unknown export format '{fmt}'. Valid formats: {', '.join(FORMATS)}")
+    if not isinstance(priors, Priors):
+        priors = load_priors(priors if priors is not None else shipped_priors_dir())
+    if setting not in priors.settings:
+        raise EvidenceError(f"unknown setting '{setting}'. Valid settings: {', '.join(priors.settings)}")
+    path = Path(path)
+    if path.is_dir():
+        raise FasciculationDxError(f"the output must be a file name; '{path}' is a directory")
+    if path.exists() and not force:
+        raise OutputExistsError(f"'{path}' exists; choose another file name or overwrite it with --force")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise FasciculationDxError(f"the output directory '{directory}' does not exist")
+    temporary = directory / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        write_network(priors, setting, temporary, fmt)
+        os.replace(temporary, path)
+    except OSError as err:
+        raise FasciculationDxError(f"cannot write '{path}': {err.strerror}") from err
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,281 @@
+"""What the clinician page asks of the model, with every request checked before it reaches it.
+
+This module knows nothing about HTTP: :class:`DiagnosisService` takes decoded JSON and returns
+JSON-ready dicts, or raises :class:`RequestError` carrying the HTTP status and a message for
+the user. The server (:mod:`fasciculation_dx.web.server`) only moves bytes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..cli import _json_safe, query_result
+from ..errors import EvidenceError, FasciculationDxError, ImpossibleEvidenceError
+from ..loader import load_priors
+from ..model import Model
+from ..paths import shipped_priors_dir
+from ..priors import DEFAULT_SETTING, Priors
+from ..report_text import DISCLAIMER
+
+__all__ = ["PANEL_GROUPS", "RequestError", "DiagnosisService", "posterior_interval_or_none"]
+
+PANEL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("history", "History, triggers and course", ("history", "triggers", "course")),
+    ("examination", "Examination", ("examination",)),
+    ("labs", "Laboratory tests", ("labs",)),
+    ("electrodiagnosis", "EMG and nerve conduction", ("electrodiagnosis",)),
+)
+"""The page's evidence sections: ``(id, title, panels of nodes.csv shown in it)``."""
+
+SUBHEADINGS = {"history": "History", "triggers": "Triggers", "course": "Course over time"}
+
+REQUEST_KEYS = frozenset({"evidence", "setting", "top", "interval"})
+MAX_TOP = 100
+MAX_EVIDENCE = 500
+
+
+class RequestError(FasciculationDxError, ValueError):
+    """A request the service refuses; ``status`` is the HTTP status to answer with (4xx)."""
+
+    def __init__(self, status: int, message: str, **details: Any):
+        self.status = status
+        self.details = details
+        super().__init__(message)
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body of the error response."""
+        return {"error": str(self), "status": self.status, **self.details}
+
+
+def posterior_interval_or_none(model: Model, evidence: Mapping[str, str], level: float) -> pd.DataFrame | None:
+    """Credible intervals for the posterior if this version of the model provides them.
+
+    Calls ``model.posterior(evidence, interval=level)`` when ``Model.posterior`` accepts an
+    ``interval`` argument and returns a table with ``lower`` and ``upper`` columns; otherwise
+    returns ``None`` so that callers can show the point posterior alone.
+
+    Parameters
+    ----------
+    model
+        The model.
+    evidence
+        Validated evidence.
+    level
+        Central probability of the interval, e.g. 0.9.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Indexed by etiology, with at least ``lower`` and ``upper``; ``None`` when unavailable.
+    """
+    try:
+        accepts = "interval" in inspect.signature(model.posterior).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if not accepts:
+        return None
+    table = model.posterior(evidence, interval=level)
+    if not isinstance(table, pd.DataFrame) or not {"lower", "upper"} <= set(table.columns):
+        return None
+    return table
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise RequestError(400, message)
+
+
+class DiagnosisService:
+    """The model behind the clinician page, one :class:`Model` per care setting, built on demand.
+
+    Parameters
+    ----------
+    priors
+        Validated priors, a priors directory, or ``None`` for the shipped priors.
+    setting
+        The care setting used when a request names none.
+
+    Raises
+    ------
+    PriorsError
+        If a priors directory is invalid.
+    EvidenceError
+        If ``setting`` is unknown.
+    """
+
+    def __init__(self, priors: Priors | str | Path | None = None, setting: str = DEFAULT_SETTING):
+        if not isinstance(priors, Priors):
+            priors = load_priors(priors if priors is not None else shipped_priors_dir())
+        self.priors = priors
+        if setting not in priors.settings:
+            raise EvidenceError(f"unknown setting '{setting}'. Valid settings: {', '.join(priors.settings)}")
+        self.default_setting = setting
+        self._models: dict[str, Model] = {}
+        self._lock = threading.Lock()
+        self._query_lock = threading.Lock()  # one query at a time: the engines keep caches
+        self.model(setting)
+
+    def model(self, setting: str) -> Model:
+        """The model of one care setting (built once, then reused)."""
+        with self._lock:
+            if setting not in self._models:
+                self._models[setting] = Model(self.priors, setting)
+            return self._models[setting]
+
+    # -- the page's vocabulary ---------------------------------------------------------------------
+    def schema(self) -> dict[str, Any]:
+        """Everything the page needs to draw the evidence form, as JSON-ready data."""
+        model = self.model(self.default_setting)
+        nodes = self.priors.nodes
+        sections = []
+        for section_id, title, panels in PANEL_GROUPS:
+            entries = []
+            for panel in panels:
+                for name in model.states:
+                    if nodes[name].panel == panel:
+                        entries.append(
+                            {
+                                "node": name,
+                                "description": nodes[name].description,
+                                "states": list(model.states[name]),
+                                "panel": panel,
+                                "subheading": SUBHEADINGS.get(panel, ""),
+                            }
+                        )
+            sections.append({"id": section_id, "title": title, "nodes": entries})
+        shown = {e["node"] for s in sections for e in s["nodes"]}
+        others = [n for n in model.states if n not in shown]
+        if others:  # a node in a panel the page does not know still gets a place
+            sections.append(
+                {
+                    "id": "other",
+                    "title": "Other findings",
+                    "nodes": [
+                        {
+                            "node": n,
+                            "description": nodes[n].description,
+                            "states": list(model.states[n]),
+                            "panel": nodes[n].panel,
+                            "subheading": "",
+                        }
+                        for n in others
+                    ],
+                }
+            )
+        etiologies = {
+            name: {"group": e.group, "category": e.category, "description": e.description}
+            for name, e in self.priors.etiologies.items()
+        }
+        return {
+            "settings": dict(self.priors.settings),
+            "default_setting": self.default_setting,
+            "sections": sections,
+            "etiologies": etiologies,
+            "disclaimer": DISCLAIMER,
+        }
+
+    # -- queries -----------------------------------------------------------------------------------
+    def parse_query(self, payload: Any) -> tuple[str, dict[str, str], int, float | None]:
+        """Check a query request's JSON; return ``(setting, evidence, top, interval)``.
+
+        Raises
+        ------
+        RequestError
+            (400) naming what must hold and what was found.
+        """
+        _require(isinstance(payload, dict), "the request body must be a JSON object")
+        unknown = sorted(set(payload) - REQUEST_KEYS)
+        _require(
+            not unknown,
+            f"unknown field(s) {', '.join(map(repr, unknown))}. Valid fields: {', '.join(sorted(REQUEST_KEYS))}",
+        )
+        setting = payload.get("setting", self.default_setting)
+        _require(isinstance(setting, str), "'setting' must be a string")
+        _require(
+            setting in self.priors.settings,
+            f"unknown setting '{setting}'. Valid settings: {', '.join(self.priors.settings)}",
+        )
+        evidence = payload.get("evidence", {})
+        _require(isinstance(evidence, dict), "'evidence' must be an object of node: state")
+        _require(len(evidence) <= MAX_EVIDENCE, f"'evidence' may hold at most {MAX_EVIDENCE} entries")
+        for node, state in evidence.items():
+            _require(isinstance(state, str), f"the state of '{node}' must be a string. Got {json_type(state)} instead")
+        top = payload.get("top", 10)
+        _require(
+            isinstance(top, int) and not isinstance(top, bool) and 1 <= top <= MAX_TOP,
+            f"'top' must be an integer from 1 to {MAX_TOP}",
+        )
+        interval = payload.get("interval")
+        if interval is not None:
+            _require(
+                isinstance(interval, int | float)
+                and not isinstance(interval, bool)
+                and math.isfinite(interval)
+                and 0.5 <= interval < 1,
+                "'interval' must be null or a probability from 0.5 to below 1 (e.g. 0.9)",
+            )
+            interval = float(interval)
+        return setting, dict(evidence), top, interval
+
+    def query(self, payload: Any) -> dict[str, Any]:
+        """Answer a query request: posterior, roll-ups, explanation, next tests, intervals.
+
+        Parameters
+        ----------
+        payload
+            Decoded JSON: ``{"evidence": {node: state}, "setting": str, "top": int,
+            "interval": float | null}``; every field optional.
+
+        Returns
+        -------
+        dict
+            :func:`fasciculation_dx.cli.query_result` plus ``intervals`` (``{etiology: {"lower",
+            "upper"}}``, or ``None`` when not requested or not available) and ``interval_level``.
+
+        Raises
+        ------
+        RequestError
+            400 for a malformed request or an unknown node or state; 422 for evidence the model
+            deems impossible (with the conflicting findings) or a computation the model refuses.
+        """
+        setting, evidence, top, interval = self.parse_query(payload)
+        model = self.model(setting)
+        with self._query_lock:
+            try:
+                result = query_result(model, evidence, top=top)
+                table = posterior_interval_or_none(model, evidence, interval) if interval is not None else None
+            except ImpossibleEvidenceError as err:
+                raise RequestError(422, str(err), conflicting=err.conflicting) from err
+            except EvidenceError as err:
+                raise RequestError(400, str(err)) from err
+            except FasciculationDxError as err:
+                raise RequestError(422, str(err)) from err
+        result["intervals"] = (
+            None
+            if table is None
+            else {str(k): {"lower": float(r["lower"]), "upper": float(r["upper"])} for k, r in table.iterrows()}
+        )
+        result["interval_level"] = interval if table is not None else None
+        return _json_safe(result)
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
