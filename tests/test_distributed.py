@@ -1,4 +1,5 @@
-"""Scoring a Dask DataFrame on a local dask.distributed cluster gives the in-memory answer."""
+"""Scoring a Dask DataFrame on a local dask.distributed cluster (two worker processes, so the scorer
+is really serialised) gives the in-memory answer, bit for bit."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def cases_frame(model, n: int, seed: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         yield client
 

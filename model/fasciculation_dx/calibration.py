@@ -104,7 +104,7 @@ ALPHA_MIN = 1.0
 ALPHA_MAX = 1e6
 """The largest concentration fitted from a range (a range so tight is practically fixed)."""
 MASS = 0.95
-CHUNK = 512
+CHUNK = 2048
 SIGNIFICANT = 6
 
 
@@ -260,6 +260,11 @@ class _ArrayModel:
                 len(self.configs), dtype=np.intp)
             for f, c in self.via_cols.items()
         }
+        self.via_pool = {}
+        for f, config in self.via_config.items():
+            pool = np.zeros((len(self.configs), int(np.prod(self.tables[f].cards, dtype=int))))
+            pool[np.arange(len(self.configs)), config] = 1.0
+            self.via_pool[f] = pool
         root_cards = [len(priors.nodes[r].states) for r in self.roots]
         self.root_configs = np.array(np.unravel_index(np.arange(int(np.prod(root_cards))), root_cards)).T
         self.etiologies = priors.etiology_states
@@ -318,8 +323,22 @@ class _Counts:
     log_likelihood: float = 0.0
 
 
+ZERO_LOG = -1e6
+"""Stands for log(0) in the stacked log tables; ``exp`` of it (after rescaling) is exactly 0."""
+IMPOSSIBLE_LOG = -5e5
+
+
+def _stacked_logs(tables: Mapping[str, np.ndarray], nodes) -> np.ndarray:
+    """Stack ``log P(f = s | column)`` of several findings: ``(sum of states, n_columns)``."""
+    if not nodes:
+        return np.zeros((0, 1))
+    stacked = np.concatenate([tables[f] for f in nodes], axis=0)
+    with np.errstate(divide="ignore"):
+        return np.where(stacked > 0, np.log(np.where(stacked > 0, stacked, 1.0)), ZERO_LOG)
+
+
 class _Data:
-    """The cases encoded for the E-step, grouped by setting."""
+    """The cases encoded for the E-step: one-hot evidence matrices, grouped by setting."""
 
     def __init__(self, model: _ArrayModel, cases: Cases, default_setting: str):
         priors = model.priors
@@ -336,12 +355,31 @@ class _Data:
         if unknown:
             raise EvidenceError(f"unknown setting {', '.join(unknown)}. Valid settings: {', '.join(priors.settings)}")
         self.groups = {s: np.flatnonzero(settings == s) for s in priors.settings if (settings == s).any()}
+        self.direct = self._one_hot(model, model.direct_nodes)
+        self.via = self._one_hot(model, model.via_nodes)
         # which root configurations each case is consistent with
-        self.root_mask = np.ones((n, len(model.root_configs)), dtype=bool)
+        mask = np.ones((n, len(model.root_configs)), dtype=bool)
         for j, root in enumerate(model.roots):
             c = self.codes[root]
             seen = c >= 0
-            self.root_mask[seen] &= model.root_configs[None, :, j] == c[seen, None]
+            mask[seen] &= model.root_configs[None, :, j] == c[seen, None]
+        self.root_mask = mask.astype(float)
+        self.root_missing = np.stack([self.codes[r] < 0 for r in model.roots], axis=1) if model.roots else None
+        self.root_seen_counts = {
+            r: np.bincount(self.codes[r][self.codes[r] >= 0], minlength=len(priors.nodes[r].states)).astype(float)
+            for r in model.roots
+        }
+
+    def _one_hot(self, model: _ArrayModel, nodes) -> np.ndarray:
+        sizes = [len(model.tables[f].states) for f in nodes]
+        out = np.zeros((len(self.labels), sum(sizes)))
+        offset = 0
+        for f, size in zip(nodes, sizes):
+            c = self.codes[f]
+            seen = np.flatnonzero(c >= 0)
+            out[seen, offset + c[seen]] = 1.0
+            offset += size
+        return out
 
 
 def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, labelled: bool = True,
@@ -351,52 +389,42 @@ def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, la
     counts = _Counts({n: np.zeros((len(t.states), int(np.prod(t.cards, dtype=int))))
                       for n, t in model.tables.items()})
     mech_counts = np.zeros((n_e, k))
-    root_counts = np.zeros(len(model.root_configs))
+    direct_counts = np.zeros((data.direct.shape[1], n_e))
+    via_counts = np.zeros((data.via.shape[1], k))
     impossible: list[int] = []
     for setting, members in data.groups.items():
         arr = arrays[setting]
+        log_direct = _stacked_logs(arr.direct, model.direct_nodes)  # (sum S, n_e)
+        log_via = _stacked_logs(arr.via, model.via_nodes)  # (sum S, K)
         base = np.zeros(n_e)
         for start in range(0, len(members), CHUNK):
             idx = members[start: start + CHUNK]
-            m = len(idx)
-            log_scale = np.zeros(m)
-            d = np.ones((m, n_e))
-            for f in model.direct_nodes:
-                c = data.codes[f][idx]
-                seen = c >= 0
-                if seen.any():
-                    d[seen] *= arr.direct[f][c[seen]]
-            mm = np.ones((m, k))
-            for f in model.via_nodes:
-                c = data.codes[f][idx]
-                seen = c >= 0
-                if seen.any():
-                    mm[seen] *= arr.via[f][c[seen]]
-            for x in (d, mm):
-                top = x.max(axis=1)
-                top[top <= 0] = 1.0
-                x /= top[:, None]
-                log_scale += np.log(top)
+            o_direct, o_via = data.direct[idx], data.via[idx]
+            ld = o_direct @ log_direct
+            lm = o_via @ log_via
+            top_d, top_m = ld.max(axis=1), lm.max(axis=1)
+            bad = (top_d < IMPOSSIBLE_LOG) | (top_m < IMPOSSIBLE_LOG)
+            d = np.exp(ld - top_d[:, None])
+            mm = np.exp(lm - top_m[:, None])
             mask = data.root_mask[idx]
-            r = mask @ arr.root_joint.T  # (m, n_e)
-            a = r * d
+            a = (mask @ arr.root_joint.T) * d  # (m, n_e)
             if labelled:
                 lab = data.labels[idx]
-                has = lab >= 0
-                keep = np.zeros_like(a)
-                keep[np.flatnonzero(has), lab[has]] = 1.0
-                keep[~has] = 1.0
-                a = a * keep
+                has = np.flatnonzero(lab >= 0)
+                keep = np.ones_like(a)
+                keep[has] = 0.0
+                keep[has, lab[has]] = 1.0
+                a *= keep
             b = mm @ arr.mech_given_e.T  # (m, n_e)
             joint = a * b
             z = joint.sum(axis=1)
-            bad = ~(z > 0)
+            bad |= ~(z > 0)
             if bad.any():
                 impossible.extend(idx[bad].tolist())
-                z = np.where(bad, 1.0, z)
+                z[bad] = 1.0
                 joint[bad] = 0.0
                 a[bad] = 0.0
-            counts.log_likelihood += float(np.sum(np.log(z[~bad]) + log_scale[~bad]))
+            counts.log_likelihood += float(np.sum(np.log(z[~bad]) + top_d[~bad] + top_m[~bad]))
             post_e = joint / z[:, None]
             if posteriors is not None:
                 posteriors[idx] = post_e
@@ -404,36 +432,21 @@ def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, la
             az = a / z[:, None]
             post_k = mm * (az @ arr.mech_given_e)  # (m, K)
             mech_counts += arr.mech_given_e * (az.T @ mm)
-            for f in model.direct_nodes:
-                c = data.codes[f][idx]
-                seen = c >= 0
-                if seen.any():
-                    np.add.at(counts.config[f], c[seen], post_e[seen])
-            for f in model.via_nodes:
-                c = data.codes[f][idx]
-                seen = c >= 0
-                if seen.any():
-                    per_k = np.zeros((len(model.tables[f].states), k))
-                    np.add.at(per_k, c[seen], post_k[seen])
-                    np.add.at(counts.config[f].T, model.via_config[f], per_k.T)
-            # context and trigger nodes: observed ones count as seen, missing ones by posterior
-            missing_any = np.zeros(m, dtype=bool)
-            for root in model.roots:
-                c = data.codes[root][idx]
-                seen = c >= 0
-                np.add.at(counts.config[root][:, 0], c[seen], 1.0)
-                missing_any |= ~seen
-            if missing_any.any():
-                rows = np.flatnonzero(missing_any & ~bad)
-                weight = (d[rows] * b[rows]) * (a[rows] > 0)  # the label, when known, restricts e
-                q = mask[rows] * (weight @ arr.root_joint)
-                q /= q.sum(axis=1, keepdims=True)
-                for j, root in enumerate(model.roots):
-                    miss = data.codes[root][idx[rows]] < 0
-                    if miss.any():
-                        per_config = q[miss].sum(axis=0)
-                        counts.config[root][:, 0] += np.bincount(
-                            model.root_configs[:, j], weights=per_config, minlength=len(model.tables[root].states))
+            direct_counts += o_direct.T @ post_e
+            via_counts += o_via.T @ post_k
+            # context and trigger nodes left unrecorded: expected counts from their posterior
+            if model.roots:
+                miss = data.root_missing[idx] & ~bad[:, None]
+                rows = np.flatnonzero(miss.any(axis=1))
+                if len(rows):
+                    weight = d[rows] * b[rows] * (a[rows] > 0)  # the label, when known, restricts e
+                    q = mask[rows] * (weight @ arr.root_joint)
+                    q /= q.sum(axis=1, keepdims=True)
+                    for j, root in enumerate(model.roots):
+                        if miss[rows, j].any():
+                            counts.config[root][:, 0] += np.bincount(
+                                model.root_configs[:, j], weights=q[miss[rows, j]].sum(axis=0),
+                                minlength=len(model.tables[root].states))
         counts.base[setting] = base
     if impossible:
         rows = data.cases.row_numbers()[sorted(impossible)]
@@ -444,6 +457,18 @@ def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, la
             f"{' (with the confirmed etiology)' if labelled else ''}: rows {shown}. "
             "Check these rows for a typo or a contradiction"
         )
+    for root in model.roots:
+        counts.config[root][:, 0] += data.root_seen_counts[root]
+    offset = 0
+    for f in model.direct_nodes:
+        size = len(model.tables[f].states)
+        counts.config[f] += direct_counts[offset: offset + size]
+        offset += size
+    offset = 0
+    for f in model.via_nodes:
+        size = len(model.tables[f].states)
+        counts.config[f] += via_counts[offset: offset + size] @ model.via_pool[f]
+        offset += size
     for i, mech in enumerate(model.mechanisms):
         table = counts.config[mech]
         for s in range(table.shape[0]):

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import FasciculationDxError, PriorsError
+from .errors import EvidenceError, FasciculationDxError, PriorsError
 from .evidence import parse_assignments
 from .loader import load_priors, validate_priors
 from .model import Model
@@ -101,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(q)
     q.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    q.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="add a credible interval of this mass (e.g. 0.9) to each probability, from Monte Carlo "
+        "draws of every parameter over its plausible range",
+    )
+    q.add_argument("--draws", type=int, default=2000, metavar="N", help="Monte Carlo draws for --interval")
+    q.add_argument("--seed", type=int, default=0, help="random seed for --interval (default 0)")
     q.add_argument("--top", type=int, default=10, metavar="N", help="etiologies and tests to show (default 10)")
     q.add_argument("evidence", nargs="*", metavar="node=state", help="an observed finding, e.g. weakness=yes")
 
@@ -130,7 +140,7 @@ def _model(args) -> Model:
 def _query(args) -> int:
     evidence = parse_assignments(args.evidence)
     model = _model(args)
-    result = query_result(model, evidence, top=args.top)
+    result = query_result(model, evidence, top=args.top, interval=args.interval, draws=args.draws, seed=args.seed)
     if args.json:
         print(json.dumps(_json_safe(result), indent=2, allow_nan=False))
     else:
@@ -152,14 +162,30 @@ def _json_safe(value):
     return value
 
 
-def query_result(model: Model, evidence: dict[str, str], top: int = 10) -> dict:
-    """Everything the ``query`` command prints, as plain JSON-ready data."""
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise EvidenceError(f"the interval level must be between 0 and 1 (e.g. 0.9). Got {level} instead")
+
+
+def query_result(
+    model: Model,
+    evidence: dict[str, str],
+    top: int = 10,
+    interval: float | None = None,
+    draws: int = 2000,
+    seed: int | None = 0,
+) -> dict:
+    """Everything the ``query`` command prints, as plain JSON-ready data.
+
+    With ``interval``, the key ``interval`` holds ``level``, ``draws``, ``seed`` and, for the
+    etiologies and the categories, ``[lower, upper]`` credible bounds.
+    """
     post = model.posterior(evidence)
     category = model.category_posterior(evidence)
     group = model.group_posterior(evidence)
     explanation = model.explain(evidence) if evidence else None
     tests = model.next_tests(evidence, top=top)
-    return {
+    result = {
         "setting": model.setting,
         "evidence": evidence,
         "posterior": {k: float(v) for k, v in post.items()},
@@ -170,6 +196,22 @@ def query_result(model: Model, evidence: dict[str, str], top: int = 10) -> dict:
         "top": top,
         "disclaimer": DISCLAIMER,
     }
+    if interval is not None:
+        from .uncertainty import monte_carlo
+
+        _check_level(interval)
+        draws_result = monte_carlo(model, evidence, draws, seed)
+        bounds = {by: draws_result.interval(interval, by) for by in ("etiology", "category")}
+        result["interval"] = {
+            "level": interval,
+            "draws": draws,
+            "seed": seed,
+            **{
+                key: {k: [float(r["lower"]), float(r["upper"])] for k, r in bounds[by].iterrows()}
+                for key, by in (("posterior", "etiology"), ("category", "category"))
+            },
+        }
+    return result
 
 
 def _validate(args) -> int:

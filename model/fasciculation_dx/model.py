@@ -124,27 +124,48 @@ class Model:
             conflict,
         )
 
-    def posterior(self, evidence: Mapping[str, str] | None = None) -> pd.Series:
+    def posterior(
+        self,
+        evidence: Mapping[str, str] | None = None,
+        interval: float | None = None,
+        draws: int = 2000,
+        seed: int | None = 0,
+    ) -> pd.Series | pd.DataFrame:
         """Posterior probability of each etiology given the evidence.
 
         Parameters
         ----------
         evidence
             ``{node: state}``; every node of :attr:`states` may be given, none must be.
+        interval
+            If given (e.g. ``0.9``), also return an equal-tailed credible interval of that mass for
+            each posterior, from Monte Carlo draws of every parameter over its plausible range
+            (see :mod:`fasciculation_dx.uncertainty`).
+        draws, seed
+            Monte Carlo draws and seed for ``interval``; the result is reproducible given the seed.
 
         Returns
         -------
-        pandas.Series
-            Indexed by etiology, sorted in descending order, summing to 1.
+        pandas.Series or pandas.DataFrame
+            Without ``interval``: a Series indexed by etiology, sorted in descending order, summing
+            to 1. With ``interval``: a DataFrame with columns ``probability``, ``lower``, ``upper``,
+            ``mean`` and ``sd``, sorted by ``probability``.
 
         Raises
         ------
         EvidenceError
-            For an unknown node or state, or a node that cannot be observed.
+            For an unknown node or state, a node that cannot be observed, or an interval outside
+            (0, 1).
         ImpossibleEvidenceError
             If the evidence has probability zero; the error names the conflicting findings.
         """
         values = self._posterior_array(evidence or {})
+        if interval is not None and not 0 < interval < 1:
+            raise EvidenceError(f"the interval level must be between 0 and 1 (e.g. 0.9). Got {interval} instead")
+        if interval is not None:
+            from .uncertainty import posterior_interval
+
+            return posterior_interval(self, evidence or {}, level=interval, draws=draws, seed=seed)
         series = pd.Series(values, index=pd.Index(self.etiologies, name=ETIOLOGY), name="probability")
         return series.sort_values(ascending=False, kind="stable")
 

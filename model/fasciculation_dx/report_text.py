@@ -32,12 +32,24 @@ def format_query(result: dict) -> str:
     lines.append(f"Differential for: {given}")
     lines.append(f"Setting: {result['setting']}")
     lines.append("")
-    lines.append(f"  {'rank':>4}  {'etiology':36} {'probability':>11}")
+    bounds = result.get("interval")
+    head = f"  {'rank':>4}  {'etiology':36} {'probability':>11}"
+    if bounds:
+        head += f"  {str(round(100 * bounds['level'])) + '% credible interval':>26}"
+    lines.append(head)
     for rank, (name, p) in enumerate(list(result["posterior"].items())[: result["top"]], start=1):
-        lines.append(f"  {rank:>4}  {name:36} {_pct(p):>11}")
+        line = f"  {rank:>4}  {name:36} {_pct(p):>11}"
+        if bounds:
+            lo, hi = bounds["posterior"][name]
+            line += f"  {_pct(lo) + ' to ' + _pct(hi):>26}"
+        lines.append(line)
     cat = result["category"]
     lines.append("")
-    lines.append(f"Benign {_pct(cat['benign'])}   Pathological {_pct(cat['pathological'])}")
+    split = f"Benign {_pct(cat['benign'])}   Pathological {_pct(cat['pathological'])}"
+    if bounds:
+        lo, hi = bounds["category"]["pathological"]
+        split += f"  (pathological {_pct(lo)} to {_pct(hi)})"
+    lines.append(split)
     groups = ", ".join(f"{g} {_pct(p)}" for g, p in list(result["group"].items())[:4])
     lines.append(f"Groups: {groups}")
     if result["explanation"]:

@@ -85,8 +85,11 @@ class Handler(BaseHTTPRequestHandler):
 
     server: FasciculationServer
     server_version = "fasciculation-dx"
-    sys_version = ""
     protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        """Name the server in the ``Server`` header, without Python's version."""
+        return self.server_version
 
     # -- plumbing ----------------------------------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)

@@ -50,7 +50,7 @@ class RequestError(FasciculationDxError, ValueError):
         super().__init__(message)
 
     def payload(self) -> dict[str, Any]:
-        """The JSON body of the error response."""
+        """Return the JSON body of the error response."""
         return {"error": str(self), "status": self.status, **self.details}
 
 
@@ -123,7 +123,7 @@ class DiagnosisService:
         self.model(setting)
 
     def model(self, setting: str) -> Model:
-        """The model of one care setting (built once, then reused)."""
+        """Return the model of one care setting (built once, then reused)."""
         with self._lock:
             if setting not in self._models:
                 self._models[setting] = Model(self.priors, setting)
@@ -267,7 +267,7 @@ class DiagnosisService:
 
 
 def json_type(value: Any) -> str:
-    """The JSON name of a decoded value's type, for messages."""
+    """Name a decoded JSON value's type, for messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
