@@ -200,19 +200,35 @@ class Model:
         self._posterior_array(evidence)
         return explain_posterior(self._engine.posterior, self.etiologies, evidence)
 
-    def next_tests(self, evidence: Mapping[str, str] | None = None, top: int | None = None) -> pd.DataFrame:
-        """Unobserved findings ranked by expected information gain about the etiology.
+    def next_tests(
+        self, evidence: Mapping[str, str] | None = None, top: int | None = None, by: str = "etiology"
+    ) -> pd.DataFrame:
+        """Rank the unobserved findings by expected information gain.
 
-        See :func:`fasciculation_dx.information.rank_tests`.
+        Parameters
+        ----------
+        evidence
+            The observed evidence.
+        top
+            Return only the first ``top`` rows.
+        by
+            ``"etiology"`` (default) ranks by the information about the cause; ``"category"`` by the
+            information about benign versus pathological.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``node``, ``panel``, ``info_gain_etiology``, ``info_gain_category`` (bits) and
+            ``most_likely_result``. See :func:`fasciculation_dx.information.rank_tests`.
         """
+        if by not in ("etiology", "category"):
+            raise EvidenceError(f"by must be 'etiology' or 'category'. Got '{by}' instead")
         evidence = check_evidence(self.priors, evidence or {})
         self._posterior_array(evidence)
         findings = [n for n, spec in self.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
-        table = rank_tests(
-            self._engine,
-            self.priors,
-            evidence,
-            findings,
-            self._category[list(self.etiologies)].to_numpy() == "pathological",
-        )
+        pathological = self._category[list(self.etiologies)].to_numpy() == "pathological"
+        table = rank_tests(self._engine, self.priors, evidence, findings, pathological)
+        if by == "category":
+            table = table.sort_values(["info_gain_category", "node"], ascending=[False, True], kind="stable")
+            table = table.reset_index(drop=True)
         return table.head(top) if top is not None else table
