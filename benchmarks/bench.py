@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def machine() -> str:
+    """Describe the machine: CPUs, CPU model, RAM, versions and the load average."""
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -71,6 +72,7 @@ def random_evidence(model: fdx.Model, n: int, seed: int, p_observed: float = 0.2
 
 
 def random_cases(model: fdx.Model, n: int, seed: int, p_missing: float = 0.5) -> pd.DataFrame:
+    """Return a case table of random states, each cell empty with probability ``p_missing``."""
     rng = np.random.default_rng(seed)
     columns = {"case_id": np.char.add("c", np.arange(n).astype(str)).astype(object)}
     for node, states in model.states.items():
@@ -95,6 +97,7 @@ def per_query(fn, evidence: list[dict[str, str]], min_time: float = 1.0) -> floa
 
 
 def possible(model: fdx.Model, evidence: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Keep the evidence sets that have positive probability."""
     return [ev for ev in evidence if np.isfinite(model._engine.posterior(ev)).all()]
 
 
@@ -116,7 +119,7 @@ def pgmpy_belief_propagation(network):
 
 
 def pyagrum_network(priors, setting: str):
-    """The same network built directly with pyAgrum's API (states, arcs in parent order, CPTs)."""
+    """Build the same network with pyAgrum's API (states, arcs in parent order, CPTs)."""
     import pyagrum as gum
 
     bn = gum.BayesNet("fasciculation_dx")
@@ -136,6 +139,7 @@ def pyagrum_network(priors, setting: str):
 
 
 def pyagrum_engine(bn):
+    """Return a query function: LazyPropagation posterior of the etiology given evidence."""
     import pyagrum as gum
 
     ie = gum.LazyPropagation(bn)
@@ -151,6 +155,7 @@ def pyagrum_engine(bn):
 
 # -- subprocess measurements -------------------------------------------------------------------------
 def cli_wall_time(repeats: int) -> list[float]:
+    """Wall times of fresh ``python -m fasciculation_dx query weakness=yes`` processes."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -196,6 +201,7 @@ def stream_peak_memory(model: fdx.Model, rows: int, directory: Path) -> tuple[fl
 
 # -- main ------------------------------------------------------------------------------------------
 def main() -> None:
+    """Run every measurement and print the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter timing loops and a 200,000-row stream")
     args = parser.parse_args()

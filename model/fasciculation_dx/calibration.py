@@ -82,7 +82,7 @@ from .errors import EvidenceError, FasciculationDxError
 from .etiology import etiology_table
 from .loader import load_priors
 from .paths import shipped_priors_dir
-from .priors import DEFAULT_SETTING, ETIOLOGY, Parameter, Priors, Source
+from .priors import DEFAULT_SETTING, Parameter, Priors, Source
 from .tables import match_columns
 from .writer import format_number, write_priors
 
@@ -159,7 +159,7 @@ def row_concentration(value: float, low: float, high: float) -> float:
         a, b = alpha * value, alpha * (1 - value)
         upper = special.betainc(a, b, a_hi) if a_hi < 1 else 1.0
         lower = special.betainc(a, b, a_lo) if a_lo > 0 else 0.0
-        return upper - lower - target
+        return np.asarray(upper - lower - target) + np.zeros_like(log_alpha)
 
     grid = np.linspace(math.log(ALPHA_MIN), math.log(ALPHA_MAX), 61)
     values = excess(grid)
@@ -173,7 +173,7 @@ def row_concentration(value: float, low: float, high: float) -> float:
 
 
 def column_concentration(rows: list[Parameter] | tuple[Parameter, ...]) -> float:
-    """A column's Dirichlet concentration: the geometric mean of its rows' concentrations.
+    """Return a column's Dirichlet concentration: the geometric mean of its rows' concentrations.
 
     The mean is weighted by the rows' values, so the states that carry the column's mass set its
     strength (a rare state's Beta cannot have a wide relative range without a huge
@@ -218,6 +218,8 @@ class _Table:
         self.config_column = np.array(
             [key_index[assigned[c]] for c in itertools.product(*parent_states)], dtype=np.intp
         )
+        self.pool_matrix = np.zeros((len(self.config_column), len(keys)))
+        self.pool_matrix[np.arange(len(self.config_column)), self.config_column] = 1.0
         self.alpha = np.array([column_concentration(col) for col in self.rows])  # type: ignore[arg-type]
 
     def dense(self, values: np.ndarray | None = None) -> np.ndarray:
@@ -227,9 +229,7 @@ class _Table:
 
     def pool(self, config_counts: np.ndarray) -> np.ndarray:
         """Sum counts ``(n_states, n_configs)`` into the columns: ``(n_columns, n_states)``."""
-        out = np.zeros(self.values.shape)
-        np.add.at(out, self.config_column, config_counts.T)
-        return out
+        return (config_counts @ self.pool_matrix).T
 
 
 @dataclass
@@ -244,7 +244,9 @@ class _ArrayModel:
     """The compiled engine's arrays, rebuilt quickly from changed column values."""
 
     def __init__(self, priors: Priors):
-        engine = CompiledEngine(priors, DEFAULT_SETTING if DEFAULT_SETTING in priors.settings else next(iter(priors.settings)))
+        engine = CompiledEngine(
+            priors, DEFAULT_SETTING if DEFAULT_SETTING in priors.settings else next(iter(priors.settings))
+        )
         self.priors = priors
         self.roots = engine.roots
         self.mechanisms = engine.mechanisms
@@ -256,8 +258,9 @@ class _ArrayModel:
         self.via_cols = {f: [mech_index[p] for p in priors.nodes[f].parents] for f in self.via_nodes}
         # flat index of each finding's parent configuration for every joint mechanism configuration
         self.via_config = {
-            f: np.ravel_multi_index(tuple(self.configs[:, c].T), self.tables[f].cards) if c else np.zeros(
-                len(self.configs), dtype=np.intp)
+            f: np.ravel_multi_index(tuple(self.configs[:, c].T), self.tables[f].cards)
+            if c
+            else np.zeros(len(self.configs), dtype=np.intp)
             for f, c in self.via_cols.items()
         }
         self.via_pool = {}
@@ -273,14 +276,17 @@ class _ArrayModel:
         }
         self.base_alpha = {s: column_concentration(rows) for s, rows in self.base_rows.items()}
 
-    def with_values(self, values: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray]) -> Priors:
-        """Priors whose base rates and CPT rows carry the given values (nothing else changes)."""
+    def with_values(self, values: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], nodes=None) -> Priors:
+        """Priors whose base rates and CPT rows (of ``nodes``, default all) carry the given values."""
         base_rates = []
         for p in self.priors.base_rates:
             i = self.etiologies.index(p.key[1])
             base_rates.append(dataclasses.replace(p, value=float(base[p.key[0]][i])))
         cpts = {}
         for node, rows in self.priors.cpts.items():
+            if nodes is not None and node not in nodes:
+                cpts[node] = rows
+                continue
             table = self.tables[node]
             new = {
                 (r.file, r.line): float(values[node][i, j])
@@ -292,15 +298,17 @@ class _ArrayModel:
         return dataclasses.replace(self.priors, base_rates=tuple(base_rates), cpts=cpts)
 
     def arrays(self, values: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], settings) -> dict[str, _Arrays]:
-        """The compiled arrays of every setting in ``settings`` for the given values."""
-        priors = self.with_values(values, base)
+        """Build the compiled arrays of every setting in ``settings`` for the given values."""
+        priors = self.with_values(values, base, nodes=self.roots)  # all the etiology's rule reads
         pm = np.ones((len(self.etiologies), len(self.configs)))
         for i, m in enumerate(self.mechanisms):
             table = self.tables[m].dense(values[m])  # (S, n_e)
             pm *= table[self.configs[:, i], :].T
         direct = {f: self.tables[f].dense(values[f]) for f in self.direct_nodes}
-        via = {f: self.tables[f].dense(values[f]).reshape(len(self.tables[f].states), -1)[:, self.via_config[f]]
-               for f in self.via_nodes}
+        via = {
+            f: self.tables[f].dense(values[f]).reshape(len(self.tables[f].states), -1)[:, self.via_config[f]]
+            for f in self.via_nodes
+        }
         out = {}
         for setting in settings:
             joint = etiology_table(priors, setting)
@@ -345,8 +353,11 @@ class _Data:
         self.cases = cases
         codes = cases.codes(priors)
         n = cases.n
-        self.codes = {node: codes.get(node, np.full(n, -1, dtype=np.intp)) for node in priors.nodes
-                      if priors.nodes[node].layer in ("context", "trigger", "finding")}
+        self.codes = {
+            node: codes.get(node, np.full(n, -1, dtype=np.intp))
+            for node in priors.nodes
+            if priors.nodes[node].layer in ("context", "trigger", "finding")
+        }
         labels = cases.labels()
         e_index = {e: i for i, e in enumerate(model.etiologies)}
         self.labels = np.array([e_index.get(x, -1) for x in labels], dtype=np.intp)
@@ -382,12 +393,17 @@ class _Data:
         return out
 
 
-def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, labelled: bool = True,
-           posteriors: np.ndarray | None = None) -> _Counts:
-    """Expected counts (and optionally posteriors over the etiology) for every case."""
+def _estep(
+    model: _ArrayModel,
+    data: _Data,
+    arrays: Mapping[str, _Arrays],
+    *,
+    labelled: bool = True,
+    posteriors: np.ndarray | None = None,
+) -> _Counts:
+    """Compute expected counts (and optionally posteriors over the etiology) for every case."""
     n_e, k = len(model.etiologies), len(model.configs)
-    counts = _Counts({n: np.zeros((len(t.states), int(np.prod(t.cards, dtype=int))))
-                      for n, t in model.tables.items()})
+    counts = _Counts({n: np.zeros((len(t.states), int(np.prod(t.cards, dtype=int)))) for n, t in model.tables.items()})
     mech_counts = np.zeros((n_e, k))
     direct_counts = np.zeros((data.direct.shape[1], n_e))
     via_counts = np.zeros((data.via.shape[1], k))
@@ -398,7 +414,7 @@ def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, la
         log_via = _stacked_logs(arr.via, model.via_nodes)  # (sum S, K)
         base = np.zeros(n_e)
         for start in range(0, len(members), CHUNK):
-            idx = members[start: start + CHUNK]
+            idx = members[start : start + CHUNK]
             o_direct, o_via = data.direct[idx], data.via[idx]
             ld = o_direct @ log_direct
             lm = o_via @ log_via
@@ -445,8 +461,10 @@ def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, la
                     for j, root in enumerate(model.roots):
                         if miss[rows, j].any():
                             counts.config[root][:, 0] += np.bincount(
-                                model.root_configs[:, j], weights=q[miss[rows, j]].sum(axis=0),
-                                minlength=len(model.tables[root].states))
+                                model.root_configs[:, j],
+                                weights=q[miss[rows, j]].sum(axis=0),
+                                minlength=len(model.tables[root].states),
+                            )
         counts.base[setting] = base
     if impossible:
         rows = data.cases.row_numbers()[sorted(impossible)]
@@ -462,12 +480,12 @@ def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, la
     offset = 0
     for f in model.direct_nodes:
         size = len(model.tables[f].states)
-        counts.config[f] += direct_counts[offset: offset + size]
+        counts.config[f] += direct_counts[offset : offset + size]
         offset += size
     offset = 0
     for f in model.via_nodes:
         size = len(model.tables[f].states)
-        counts.config[f] += via_counts[offset: offset + size] @ model.via_pool[f]
+        counts.config[f] += via_counts[offset : offset + size] @ model.via_pool[f]
         offset += size
     for i, mech in enumerate(model.mechanisms):
         table = counts.config[mech]
@@ -476,8 +494,9 @@ def _estep(model: _ArrayModel, data: _Data, arrays: Mapping[str, _Arrays], *, la
     return counts
 
 
-def case_posteriors(priors: Priors, cases: Cases | str | Path | pd.DataFrame,
-                    setting: str = DEFAULT_SETTING) -> np.ndarray:
+def case_posteriors(
+    priors: Priors, cases: Cases | str | Path | pd.DataFrame, setting: str = DEFAULT_SETTING
+) -> np.ndarray:
     """Exact etiology posteriors of every case, ignoring its ``etiology`` column.
 
     Parameters
@@ -695,15 +714,29 @@ def _result_priors(model: _ArrayModel, values, base, counts: _Counts, source: So
             low, high = min(_round(low), v), max(_round(high), v)
             if (v, low, high) == (r.value, r.low, r.high) and r.source_id == source.source_id:
                 continue
-            note = (f"Calibrated on {source.source_id}: was {format_number(r.value)} "
-                    f"[{format_number(r.low)}, {format_number(r.high)}] from {r.source_id}. {r.note}").strip()
+            note = (
+                f"Calibrated on {source.source_id}: was {format_number(r.value)} "
+                f"[{format_number(r.low)}, {format_number(r.high)}] from {r.source_id}. {r.note}"
+            ).strip()
             replaced[(r.file, r.line)] = dataclasses.replace(
-                r, value=float(v), low=float(low), high=float(high), source_id=source.source_id, note=note)
-            records.append({
-                "file": r.file, "line": r.line, "key": ",".join(r.key), "old": r.value, "new": float(v),
-                "change": float(v) - r.value, "old_low": r.low, "old_high": r.high, "low": low, "high": high,
-                "prior_alpha": alpha, "count": total,
-            })
+                r, value=float(v), low=float(low), high=float(high), source_id=source.source_id, note=note
+            )
+            records.append(
+                {
+                    "file": r.file,
+                    "line": r.line,
+                    "key": ",".join(r.key),
+                    "old": r.value,
+                    "new": float(v),
+                    "change": float(v) - r.value,
+                    "old_low": r.low,
+                    "old_high": r.high,
+                    "low": low,
+                    "high": high,
+                    "prior_alpha": alpha,
+                    "count": total,
+                }
+            )
 
     for s, rows in model.base_rows.items():
         if s in counts.base:
@@ -724,8 +757,20 @@ def _result_priors(model: _ArrayModel, values, base, counts: _Counts, source: So
         base_rates=swap(priors.base_rates),
         cpts={n: swap(rows) for n, rows in priors.cpts.items()},
     )
-    columns = ["file", "line", "key", "old", "new", "change", "old_low", "old_high", "low", "high",
-               "prior_alpha", "count"]
+    columns = [
+        "file",
+        "line",
+        "key",
+        "old",
+        "new",
+        "change",
+        "old_low",
+        "old_high",
+        "low",
+        "high",
+        "prior_alpha",
+        "count",
+    ]
     report = pd.DataFrame.from_records(records, columns=columns)
     if len(report):
         order = np.argsort(-report["change"].abs().to_numpy(), kind="stable")
@@ -739,12 +784,14 @@ def _check_target(target: Path, overwrite: bool) -> None:
     shipped = shipped_priors_dir().resolve()
     if resolved == shipped or shipped in resolved.parents:
         raise OutputExistsError(
-            f"refusing to write calibrated priors into the shipped priors directory {shipped}; choose a new folder")
+            f"refusing to write calibrated priors into the shipped priors directory {shipped}; choose a new folder"
+        )
     if target.exists() and not target.is_dir():
         raise OutputExistsError(f"{target} exists and is not a directory; choose a new folder")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise OutputExistsError(
-            f"{target} already exists and is not empty; choose a new folder or pass overwrite=True (--overwrite)")
+            f"{target} already exists and is not empty; choose a new folder or pass overwrite=True (--overwrite)"
+        )
 
 
 def write_calibrated(result: CalibrationResult, directory: str | Path, *, overwrite: bool = False) -> CalibrationResult:

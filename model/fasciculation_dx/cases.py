@@ -108,20 +108,20 @@ class Cases:
         return ETIOLOGY in self.frame.columns and bool((self.frame[ETIOLOGY] != "").any())
 
     def labels(self) -> np.ndarray:
-        """The confirmed etiology of each case (``""`` where unknown), as an object array."""
+        """Return the confirmed etiology of each case (``""`` where unknown), as an object array."""
         if ETIOLOGY not in self.frame.columns:
             return np.full(self.n, "", dtype=object)
         return self.frame[ETIOLOGY].to_numpy(dtype=object)
 
     def settings(self, default: str = DEFAULT_SETTING) -> np.ndarray:
-        """The care setting of each case; ``default`` where the file gives none."""
+        """Return the care setting of each case; ``default`` where the file gives none."""
         if "setting" not in self.frame.columns:
             return np.full(self.n, default, dtype=object)
         values = self.frame["setting"].to_numpy(dtype=object)
         return np.where(values == "", default, values)
 
     def case_ids(self) -> np.ndarray:
-        """The case identifiers; ``row<N>`` (spreadsheet row number) where none is given."""
+        """Return the case identifiers; ``row<N>`` (spreadsheet row number) where none is given."""
         default = np.array([f"row{i + 2}" for i in range(self.n)], dtype=object)
         if "case_id" not in self.frame.columns:
             return default
@@ -129,7 +129,7 @@ class Cases:
         return np.where(values == "", default, values)
 
     def evidence(self, i: int) -> dict[str, str]:
-        """The recorded evidence of case ``i`` (0-based) as ``{node: state}``."""
+        """Return the recorded evidence of case ``i`` (0-based) as ``{node: state}``."""
         row = self.frame.iloc[i]
         return {c: row[c] for c in self.evidence_columns if row[c] != ""}
 
@@ -143,7 +143,7 @@ class Cases:
         return out
 
     def row_numbers(self) -> np.ndarray:
-        """The spreadsheet row number of each case (header = row 1)."""
+        """Return the spreadsheet row number of each case (header = row 1)."""
         return np.arange(self.n) + 2
 
 
@@ -152,7 +152,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _clean(value) -> str:
-    """A cell as a stripped string; nulls become ``""``."""
+    """Return a cell as a stripped string; nulls become ``""``."""
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, float) and np.isnan(value):
@@ -345,7 +345,7 @@ def write_cases(frame: pd.DataFrame | Cases, path: str | Path) -> Path:
 
 
 def evidence_dicts(cases: Cases) -> list[Mapping[str, str]]:
-    """The recorded evidence of every case, as ``{node: state}`` dictionaries."""
+    """Return the recorded evidence of every case, as ``{node: state}`` dictionaries."""
     cols = cases.evidence_columns
     values = cases.frame[list(cols)].to_numpy(dtype=object)
     return [{c: v for c, v in zip(cols, row) if v != ""} for row in values]

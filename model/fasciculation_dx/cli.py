@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from importlib import import_module
 import json
 import math
 import sys
@@ -64,6 +65,13 @@ examples:
 
 {DISCLAIMER}
 """
+
+
+# Commands defined in their own modules: (module, commands); each module has add_<command>_parser
+# and run_<command>. Those modules import their heavy dependencies only when a command runs.
+EXTENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cli_tools", ("serve", "export")),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="rank the causes for a few example patients")
     common(d)
+    for module, commands in EXTENSIONS:
+        for command in commands:
+            getattr(import_module(f".{module}", __package__), f"add_{command}_parser")(sub)
     return parser
 
 
@@ -248,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"query": _query, "validate": _validate, "nodes": _nodes, "demo": _demo}
+    for module, commands in EXTENSIONS:
+        for command in commands:
+            handlers[command] = getattr(import_module(f".{module}", __package__), f"run_{command}")
     if args.command is None:
         parser.print_help()
         return 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from .priors import DEFAULT_SETTING
 
@@ -39,7 +40,7 @@ def _priors_and_setting(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_serve_parser(subparsers) -> argparse.ArgumentParser:
+def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve``: the clinician page on a local web server.
 
     Parameters
@@ -93,7 +94,7 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_export_parser(subparsers) -> argparse.ArgumentParser:
+def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``export``: write the network for GeNIe, SamIam, Hugin, pyAgrum and others.
 
     Parameters

@@ -98,7 +98,7 @@ def simulate(
         mech_codes.append(_draw(table[:, e].T, rng.random(n)))
     cards = [len(nodes[m].states) for m in engine.mechanisms]
     k = np.ravel_multi_index(tuple(mech_codes), cards) if cards else np.zeros(n, dtype=np.intp)
-    for name, spec in nodes.items():
+    for name in nodes:
         if name in engine.direct:
             codes[name] = _draw(engine.direct[name][:, e].T, rng.random(n))
         elif name in engine.via_mechanisms:
@@ -160,7 +160,9 @@ def perturb_priors(
         i = int(np.argmax(rounded))
         rounded[i] = round(1.0 - (rounded.sum() - rounded[i]), 12)
         return {
-            (r.file, r.line): dataclasses.replace(r, value=float(v), low=min(r.low, float(v)), high=max(r.high, float(v)))
+            (r.file, r.line): dataclasses.replace(
+                r, value=float(v), low=min(r.low, float(v)), high=max(r.high, float(v))
+            )
             for r, v in zip(rows, rounded)
         }
 

@@ -28,8 +28,12 @@ Evaluating
     For each draw the posterior is computed exactly, with the etiology table refitted to the drawn
     base rates, relative risks and context/trigger priors (the rule of
     :mod:`fasciculation_dx.etiology`, vectorised over draws, warm-started at the point fit and run
-    to the same tolerance). The mechanism layer is restricted to the mechanisms that are parents
-    of observed findings (the others sum out exactly).
+    to the same tolerance; each draw leaves the batch once converged). The refit sums over every
+    configuration of the etiology's parents; because most relative risks are the reference row,
+    the etiologies that no trigger modifies are summed over the context parents only (an exact
+    rearrangement, see :class:`_RootFactors`), which makes it several times faster. The mechanism
+    layer is restricted to the mechanisms that are parents of observed findings (the others sum
+    out exactly).
 """
 
 from __future__ import annotations
@@ -237,6 +241,7 @@ class _Plan:
         for n in [*self.direct, *self.via, *self.used_mechanisms]:
             keys += [k for k in self.dists if k[0] == self._file(n)]
         self.keys = keys
+        self.assigned: dict[str, dict] = {}
 
     def _file(self, node: str) -> str:
         rows = self.priors.cpts.get(node, ())
@@ -287,8 +292,9 @@ def _column_array(plan: _Plan, node: str, sampled, n: int) -> np.ndarray:
     priors = plan.priors
     spec = priors.nodes[node]
     parent_states = [priors.nodes[p].states for p in spec.parents]
-    columns = cpt_columns(priors, node)
-    assigned, _, _ = match_columns(parent_states, list(columns))
+    if node not in plan.assigned:  # which column covers each parent configuration (per plan)
+        plan.assigned[node] = match_columns(parent_states, list(cpt_columns(priors, node)))[0]
+    assigned = plan.assigned[node]
     file = plan._file(node)
     out = np.empty((n, len(spec.states), *(len(s) for s in parent_states)))
     sidx = _state_index(priors, node)
@@ -331,23 +337,119 @@ def _outer_chain(factors: Sequence[np.ndarray], lead: int) -> np.ndarray:
     return out.reshape(out.shape[:-2] + (-1,))
 
 
-def _ipf_step(w, base, rho, pc):
-    Z = (w[:, None, :] @ rho)[:, 0, :]
-    h = (rho @ (pc / Z)[:, :, None])[..., 0]
+class _RootFactors:
+    """The etiology's parents, factorised so that the per-draw refit stays cheap.
+
+    The refit needs, for every configuration ``c`` of the etiology's parents,
+    ``Z(c) = sum_e w_e rho(e, c)`` with ``rho(e, c) = prod_p RR_p(e, c_p)``, and
+    ``h_e = sum_c P(c) rho(e, c) / Z(c)``. Most relative risks are the reference row (1 for every
+    state of the parent): a trigger changes the risk of a handful of etiologies only. The parents
+    are split into a block ``P1`` (e.g. age, sex, family history) and a block ``P2`` (e.g. the
+    triggers); the etiologies ``A`` whose relative risks are constant over the states of every
+    ``P2`` parent (in every draw of the chunk, checked on the drawn values) contribute to ``Z``
+    through ``P1`` alone, and only the others (``T``) need the full product of configurations:
+
+        Z(c1, c2) = sum_{e in A} w_e k_e rho1(e, c1) + sum_{e in T} w_e rho1(e, c1) rho2(e, c2)
+
+    with ``k_e`` the (constant) product of the ``P2`` relative risks. This is the same sum
+    rearranged, so the result is exact; a step costs about ``|T| C`` instead of ``|E| C``
+    operations. The split minimising that cost is chosen per chunk.
+
+    Parameters
+    ----------
+    rr
+        Per parent, the relative risks ``(B, n_etiologies, n_states)``.
+    prior
+        Per parent, its prior ``(B, n_states)``.
+    """
+
+    def __init__(self, rr: Sequence[np.ndarray], prior: Sequence[np.ndarray]):
+        self.batch, self.n_e = rr[0].shape[:2]
+        varying = [~np.all(t == t[:, :, :1], axis=(0, 2)) for t in rr]
+        sizes = [t.shape[2] for t in rr]
+        order = sorted(range(len(rr)), key=lambda i: -int(varying[i].sum()))
+        best = None
+        for j in range(len(order) + 1):
+            p1, p2 = order[:j], order[j:]
+            c1 = int(np.prod([sizes[i] for i in p1]))
+            c2 = int(np.prod([sizes[i] for i in p2]))
+            t = np.zeros(self.n_e, dtype=bool)
+            for i in p2:
+                t |= varying[i]
+            cost = int(t.sum()) * c1 * c2 + int((~t).sum()) * c1 + c1 * c2
+            if best is None or cost < best[0]:
+                best = (cost, p1, p2, t)
+        _, self.p1, self.p2, t = best
+        self.T = np.flatnonzero(t)
+        self.A = np.flatnonzero(~t)
+        b = self.batch
+        rho1 = self._chain([rr[i] for i in self.p1], self.n_e)  # (B, E, C1)
+        contiguous = np.ascontiguousarray
+        self.rho1_A = contiguous(rho1[:, self.A])
+        self.rho1_T = contiguous(rho1[:, self.T])
+        self.rho2_T = contiguous(self._chain([rr[i][:, self.T] for i in self.p2], len(self.T)))  # (B, T, C2)
+        k = np.ones((b, len(self.A)))
+        for i in self.p2:
+            k = k * rr[i][:, self.A, 0]
+        self.k_A = k
+        self.pc = self.priors(prior)
+
+    def take(self, rows: np.ndarray) -> _RootFactors:
+        """Return the same factors restricted to some draws (rows of the batch)."""
+        out = object.__new__(_RootFactors)
+        out.__dict__.update(self.__dict__)
+        out.batch = len(rows)
+        for name in ("rho1_A", "rho1_T", "rho2_T", "k_A"):
+            setattr(out, name, getattr(self, name)[rows])
+        out.pc = tuple(p[rows] for p in self.pc)
+        return out
+
+    def _chain(self, tables: Sequence[np.ndarray], rows: int) -> np.ndarray:
+        if not tables:
+            return np.ones((self.batch, rows, 1))
+        return _outer_chain(tables, 1)
+
+    def priors(self, prior: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(c1), P(c2))`` from the parents' priors (the parents are independent roots)."""
+        ones = np.ones((self.batch, 1))
+        pc1 = _outer_chain([prior[i] for i in self.p1], 0) if self.p1 else ones
+        pc2 = _outer_chain([prior[i] for i in self.p2], 0) if self.p2 else ones
+        return np.ascontiguousarray(pc1), np.ascontiguousarray(pc2)
+
+    def z(self, w: np.ndarray) -> np.ndarray:
+        """``Z(c1, c2)``, shape ``(B, C1, C2)``."""
+        za = ((w[:, self.A] * self.k_A)[:, None, :] @ self.rho1_A)[:, 0, :]
+        zt = np.swapaxes(w[:, self.T, None] * self.rho1_T, 1, 2) @ self.rho2_T
+        return za[:, :, None] + zt
+
+    def h(self, w: np.ndarray, pc: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """``h_e = sum_c P(c) rho(e, c) / Z(c)``, shape ``(B, n_etiologies)``."""
+        pc1, pc2 = self.pc if pc is None else pc
+        u = pc1[:, :, None] * pc2[:, None, :] / self.z(w)
+        out = np.empty((self.batch, self.n_e))
+        out[:, self.A] = self.k_A * (self.rho1_A @ u.sum(axis=2)[:, :, None])[..., 0]
+        out[:, self.T] = ((self.rho1_T @ u) * self.rho2_T).sum(axis=2)
+        return out
+
+
+def _ipf_step(w, base, factors: _RootFactors):
+    h = factors.h(w)
     new = np.where(base > 0, base / h, 0.0)
     return new / new.sum(axis=1, keepdims=True), np.max(np.abs(w * h - base), axis=1)
 
 
-def _fit_weights(base: np.ndarray, rho: np.ndarray, pc: np.ndarray, w0: np.ndarray) -> np.ndarray:
+def _fit_weights(base: np.ndarray, factors: _RootFactors, w0: np.ndarray) -> np.ndarray:
     """Vectorised iterative proportional scaling (the rule of :mod:`.etiology`), one fit per draw.
 
     The fixed-point map is accelerated by SQUAREM (Varadhan and Roland, 2008) on the log weights,
-    falling back to plain steps for any draw where an extrapolation does not reduce the error;
-    it stops when every draw's marginal is within ``MC_FIT_TOLERANCE`` of its base rates.
+    falling back to plain steps for any draw where an extrapolation does not reduce the error.
+    Each draw stops as soon as its marginal is within ``MC_FIT_TOLERANCE`` of its base rates
+    (the draws converged so far leave the batch), so a draw's fit does not depend on the others.
     """
-    positive = base > 0
+    out = np.empty(base.shape)
+    active = np.arange(base.shape[0])
 
-    def log(w):
+    def log(w, positive):
         return np.where(positive, np.log(np.where(positive, w, 1.0)), 0.0)
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -355,22 +457,29 @@ def _fit_weights(base: np.ndarray, rho: np.ndarray, pc: np.ndarray, w0: np.ndarr
         w = w / w.sum(axis=1, keepdims=True)
         fallback, fallback_err = None, None
         for _ in range(MAX_ITERATIONS // 2):
-            w1, err = _ipf_step(w, base, rho, pc)
+            w1, err = _ipf_step(w, base, factors)
             if fallback is not None:
-                bad = ~(err <= fallback_err)
-                if bad.any():
-                    w = np.where(bad[:, None], fallback, w)
-                    w1, err = _ipf_step(w, base, rho, pc)
+                bad = np.flatnonzero(~(err <= fallback_err))
+                if bad.size:
+                    w[bad] = fallback[bad]
+                    w1[bad], err[bad] = _ipf_step(w[bad], base[bad], factors.take(bad))
             if not np.all(np.isfinite(err)):
                 break
-            if err.max() < MC_FIT_TOLERANCE:
-                return w
-            w2, err1 = _ipf_step(w1, base, rho, pc)
-            r = log(w1) - log(w)
-            v = log(w2) - 2 * log(w1) + log(w)
+            done = err < MC_FIT_TOLERANCE
+            if done.any():
+                out[active[done]] = w[done]
+                if done.all():
+                    return out
+                keep = np.flatnonzero(~done)
+                active, w, w1, base = active[keep], w[keep], w1[keep], base[keep]
+                factors = factors.take(keep)
+            positive = base > 0
+            w2, err1 = _ipf_step(w1, base, factors)
+            r = log(w1, positive) - log(w, positive)
+            v = log(w2, positive) - 2 * log(w1, positive) + log(w, positive)
             nr, nv = np.sqrt((r * r).sum(axis=1)), np.sqrt((v * v).sum(axis=1))
             a = np.clip(-nr / np.where(nv > 0, nv, 1.0), -20.0, -1.0)[:, None]
-            x = log(w) - 2 * a * r + a * a * v
+            x = log(w, positive) - 2 * a * r + a * a * v
             x = x - np.where(positive, x, -np.inf).max(axis=1, keepdims=True)
             w = np.where(positive, np.exp(x), 0.0)
             w = w / w.sum(axis=1, keepdims=True)
@@ -388,20 +497,23 @@ class _Evaluator:
             raise EvidenceError("the evidence has probability zero under the model")
         self.w0 = None
         if plan.root_evidence:
-            from .etiology import _unnormalised, base_rate_vector
+            from .etiology import base_rate_vector, relative_risks
+            from .tables import cpt_array
+
             base = base_rate_vector(priors, plan.setting)
-            rho = _unnormalised(priors).reshape(len(base), -1)
-            pc = engine.root_joint.sum(axis=0).reshape(-1)
-            fitted = _fit_weights(base[None], rho[None], pc[None], np.ones((1, len(base))))[0]
+            factors = _RootFactors([t[None] for t in relative_risks(priors)],
+                                   [cpt_array(priors, r)[None] for r in plan.roots])
+            fitted = _fit_weights(base[None], factors, np.ones((1, len(base))))[0]
             with np.errstate(divide="ignore", invalid="ignore"):
                 self.w0 = np.where(base > 0, fitted / np.where(base > 0, base, 1.0), 1.0)
-            sel = [slice(None)]
+            # per parent: 1 for the observed state (every state when unobserved), else 0
+            self.root_masks = []
             for r in plan.roots:
-                sel.append(_state_index(priors, r)[plan.evidence[r]] if r in plan.evidence else slice(None))
-            shape = tuple(len(priors.nodes[r].states) for r in plan.roots)
-            mask = np.zeros(shape, dtype=bool)
-            mask[tuple(sel[1:])] = True
-            self.root_mask = mask.reshape(-1)
+                mask = np.ones(len(priors.nodes[r].states))
+                if r in plan.evidence:
+                    mask[:] = 0.0
+                    mask[_state_index(priors, r)[plan.evidence[r]]] = 1.0
+                self.root_masks.append(mask)
 
     def joint(self, sampled, n: int) -> np.ndarray:
         plan, priors = self.plan, self.plan.priors
@@ -411,13 +523,12 @@ class _Evaluator:
         base = sampled[(BASE_RATES, (plan.setting,))][:, [order[e] for e in plan.etiologies]]
         if plan.root_evidence:
             rr = _rr_tables(plan, sampled, n)
-            rho = _outer_chain(rr, 1)
             priors_r = [_column_array(plan, r, sampled, n) for r in plan.roots]
-            pc = _outer_chain(priors_r, 0).reshape(n, -1)
-            w = _fit_weights(base, rho, pc, self.w0)
-            Z = np.einsum("be,bec->bc", w, rho)
-            m = self.root_mask
-            R = w * np.einsum("bec,bc->be", rho[:, :, m], pc[:, m] / Z[:, m])
+            factors = _RootFactors(rr, priors_r)
+            w = _fit_weights(base, factors, self.w0)
+            # P(etiology, observed parents) = w_e sum over the observed configurations
+            with np.errstate(divide="ignore", invalid="ignore"):
+                R = w * factors.h(w, factors.priors([p * m for p, m in zip(priors_r, self.root_masks)]))
         else:
             R = base
         J = R.copy()

@@ -1,0 +1,241 @@
+"""The research commands of ``fasciculation-dx``: ``calibrate``, ``simulate`` and ``evaluate``.
+
+Each command is a pair ``add_<cmd>_parser(subparsers)`` / ``run_<cmd>(args) -> int`` so that the
+main command line can register it; :func:`main` runs them on their own
+(``python -m fasciculation_dx.cli_research``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import FasciculationDxError, PriorsError
+from .loader import load_priors
+from .paths import shipped_priors_dir
+from .priors import DEFAULT_SETTING
+
+__all__ = [
+    "add_calibrate_parser",
+    "run_calibrate",
+    "add_simulate_parser",
+    "run_simulate",
+    "add_evaluate_parser",
+    "run_evaluate",
+    "main",
+]
+
+
+def _priors(directory: Path | None):
+    return load_priors(directory if directory is not None else shipped_priors_dir())
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--priors", metavar="DIR", type=Path, default=None, help="priors directory (default: the shipped priors)"
+    )
+    p.add_argument(
+        "--setting",
+        default=DEFAULT_SETTING,
+        help="care setting of cases without a 'setting' value (default primary_care)",
+    )
+
+
+# -- calibrate ----------------------------------------------------------------------------------
+def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``calibrate CASES --out DIR [--priors DIR] [--setting S] [--overwrite]``."""
+    p = subparsers.add_parser(
+        "calibrate",
+        help="update the priors from a case file and write a new priors directory",
+        description="Bayesian update of the priors from a case file (CSV or Parquet): Dirichlet "
+        "pseudo-counts from each row's plausible range, EM over missing findings and latent "
+        "mechanisms. Writes a complete new priors directory; never the shipped one.",
+    )
+    p.add_argument("cases", type=Path, help="the case file (.csv or .parquet)")
+    p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="the new priors directory")
+    _common(p)
+    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+    p.add_argument("--max-iter", type=int, default=200, metavar="N", help="largest number of EM iterations")
+    p.add_argument("--tol", type=float, default=1e-6, help="stop when no parameter moves more than this")
+    p.add_argument("--report", type=Path, default=None, metavar="CSV", help="write the full report of changes here")
+    p.add_argument("--top", type=int, default=15, metavar="N", help="changes to print (default 15)")
+    return p
+
+
+def _missing_file(path: Path) -> int | None:
+    if not path.is_file():
+        print(f"fasciculation-dx: error: case file {path} does not exist", file=sys.stderr)
+        return 2
+    return None
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Run ``calibrate``; returns the exit status."""
+    from .calibration import calibrate
+
+    if (status := _missing_file(args.cases)) is not None:
+        return status
+    result = calibrate(
+        args.cases,
+        _priors(args.priors),
+        setting=args.setting,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        out=args.out,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"calibrated on {result.n_cases} cases ({result.iterations} EM iterations, "
+        f"{'converged' if result.converged else 'NOT converged: raise --max-iter'}); "
+        f"{len(result.report)} parameters changed"
+    )
+    print(f"wrote {result.directory} (source '{result.source.source_id}')")
+    if len(result.report):
+        shown = result.report.head(args.top)[["file", "key", "old", "new", "change", "low", "high", "count"]]
+        print(f"largest changes (of {len(result.report)}):")
+        print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        result.report.to_csv(args.report, index=False, lineterminator="\n")
+        print(f"wrote the report to {args.report}")
+    return 0
+
+
+# -- simulate -----------------------------------------------------------------------------------
+def add_simulate_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``simulate -n N [--missing F] [--seed S] -o CASES``."""
+    p = subparsers.add_parser(
+        "simulate",
+        help="forward-sample a synthetic cohort from the model",
+        description="Forward-sample patients from the model (seeded) and write a case file.",
+    )
+    p.add_argument("-n", type=int, required=True, help="number of patients")
+    p.add_argument("--missing", type=float, default=0.0, help="share of evidence cells left empty (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same cohort)")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="CASES", help="output .csv or .parquet")
+    p.add_argument("--no-etiology", action="store_true", help="leave out the true etiology column")
+    p.add_argument("--overwrite", action="store_true", help="replace CASES if it exists")
+    _common(p)
+    return p
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Run ``simulate``; returns the exit status."""
+    from .cases import write_cases
+    from .simulate import simulate
+
+    if args.out.exists() and not args.overwrite:
+        print(f"fasciculation-dx: error: {args.out} already exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    priors = _priors(args.priors)
+    if args.setting not in priors.settings:
+        raise FasciculationDxError(f"unknown setting '{args.setting}'. Valid settings: {', '.join(priors.settings)}")
+    try:
+        cohort = simulate(
+            priors, args.n, setting=args.setting, missing=args.missing, seed=args.seed, etiology=not args.no_etiology
+        )
+    except ValueError as err:
+        print(f"fasciculation-dx: error: {err}", file=sys.stderr)
+        return 2
+    write_cases(cohort, args.out)
+    print(f"wrote {len(cohort)} simulated patients ({args.setting}, missing={args.missing:g}) to {args.out}")
+    return 0
+
+
+# -- evaluate -----------------------------------------------------------------------------------
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``evaluate CASES [--priors DIR] [--compare DIR] [--reliability PNG] [--json]``."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score the model on cases with confirmed diagnoses",
+        description="Top-1/top-3 accuracy, log loss, Brier score, AUC benign vs pathological, "
+        "calibration-in-the-large and a per-etiology table; --compare scores a second priors "
+        "directory on the same cases.",
+    )
+    p.add_argument("cases", type=Path, help="the case file (.csv or .parquet) with an 'etiology' column")
+    _common(p)
+    p.add_argument("--compare", type=Path, default=None, metavar="DIR", help="a second priors directory")
+    p.add_argument("--reliability", type=Path, default=None, metavar="PNG", help="write a reliability diagram")
+    p.add_argument("--per-etiology", action="store_true", help="print the per-etiology table")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    return p
+
+
+def _finite(x):
+    return x if isinstance(x, float) and math.isfinite(x) else (None if isinstance(x, float) else x)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Run ``evaluate``; returns the exit status."""
+    from .evaluate import compare, format_metrics, plot_reliability
+
+    if (status := _missing_file(args.cases)) is not None:
+        return status
+    base_name = str(args.priors) if args.priors is not None else "shipped"
+    named = {base_name: _priors(args.priors)}
+    if args.compare is not None:
+        name = str(args.compare)
+        named[name if name != base_name else f"{name} (compare)"] = load_priors(args.compare)
+    table, evaluations = compare(args.cases, named, setting=args.setting)
+    if args.reliability is not None:
+        plot_reliability(evaluations, args.reliability, title=f"Reliability on {args.cases.name}")
+    if args.json:
+        out = {
+            "cases": str(args.cases),
+            "metrics": {n: {k: _finite(float(v)) for k, v in ev.metrics.items()} for n, ev in evaluations.items()},
+            "per_etiology": {
+                n: json.loads(ev.per_etiology.reset_index().to_json(orient="records")) for n, ev in evaluations.items()
+            },
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"scored {int(next(iter(evaluations.values())).metrics['n'])} cases of {args.cases}")
+        print(format_metrics(table))
+        if args.per_etiology:
+            for name, ev in evaluations.items():
+                print(f"\nper etiology ({name}):")
+                print(ev.per_etiology[ev.per_etiology["n"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
+    if args.reliability is not None and not args.json:
+        print(f"wrote the reliability diagram to {args.reliability}")
+    return 0
+
+
+# -- standalone ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """Build a parser with just the research commands (the main CLI registers the same functions)."""
+    parser = argparse.ArgumentParser(prog="fasciculation-dx", description="Calibrate, simulate and evaluate.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_calibrate_parser(sub)
+    add_simulate_parser(sub)
+    add_evaluate_parser(sub)
+    return parser
+
+
+HANDLERS = {"calibrate": run_calibrate, "simulate": run_simulate, "evaluate": run_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the research commands; returns the exit status (1 invalid priors, 2 other errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return HANDLERS[args.command](args)
+    except PriorsError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"fasciculation-dx: error: the priors are invalid ({len(err.problems)} problems)", file=sys.stderr)
+        return 1
+    except (FasciculationDxError, FileNotFoundError) as err:
+        print(f"fasciculation-dx: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The clinician page end to end in a real headless browser: Debian's chromium driven by Playwright.
+
+CI installs chromium (``apt-get install -y chromium``) and the playwright Python package; the
+browser is the system's, never one downloaded by Playwright. These tests fail, not skip, when
+the browser is missing. ``FDX_CHROMIUM`` overrides the browser's path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fasciculation_dx.web import make_server, start_in_thread
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+LOCAL = ("http://127.0.0.1", "data:")
+TIMEOUT_MS = 30_000  # a generous bound for waits, not a timing assertion
+
+
+def _chromium() -> str:
+    candidates = [os.environ.get("FDX_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")]
+    for path in candidates:
+        if path and Path(path).exists():
+            return path
+    pytest.fail("Debian's chromium is required for the browser tests: apt-get install -y chromium")
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = make_server(port=0)
+    start_in_thread(srv)
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright Python package is required for the browser tests: pip install playwright")
+    executable = _chromium()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}") or dialog.dismiss())
+    page.on("request", lambda req: None if req.url.startswith(LOCAL) else problems.append(f"request: {req.url}"))
+    page.problems = problems
+    yield page
+    context.close()
+
+
+def _leading(page) -> str:
+    return page.get_attribute("#chart .row:first-child", "data-etiology")
+
+
+def _wait_for_leading(page, etiology: str) -> None:
+    page.wait_for_function(
+        "e => document.querySelector('#chart .row') && document.querySelector('#chart .row').dataset.etiology === e",
+        arg=etiology,
+    )
+
+
+def test_entering_findings_changes_the_differential(server, page):
+    page.goto(server.url)
+    page.wait_for_selector("#chart .row")
+    assert "does not replace it" in page.inner_text("#disclaimer")
+    legends = page.locator("fieldset.section legend").all_inner_texts()
+    assert legends[:4] == [
+        "History, triggers and course",
+        "Examination",
+        "Laboratory tests",
+        "EMG and nerve conduction",
+    ]
+    base_leader = _leading(page)
+    assert base_leader != "als"
+    base_pathological = page.inner_text("#pathological-value")
+
+    page.select_option("#setting", "neuromuscular_clinic")
+    page.select_option("#ev-age_group", "65_plus")
+    page.select_option("#ev-tongue_fasciculations", "yes")
+    page.select_option("#ev-weakness", "yes")
+    page.select_option("#ev-atrophy", "yes")
+    page.select_option("#ev-umn_signs", "yes")
+    _wait_for_leading(page, "als")
+    page.wait_for_function("() => document.querySelectorAll('#explanation tbody tr').length === 5")
+    assert page.inner_text("#pathological-value") != base_pathological
+    assert "als" in page.inner_text("#why-lead")
+    assert page.locator("#next-tests tbody tr").count() > 0
+    assert "neuromuscular clinic" in page.inner_text("#summary")
+    assert "tongue_fasciculations=yes" in page.url  # the findings are in the address
+    assert page.is_hidden("#error")
+
+    # removing findings brings the benign causes back
+    page.click("#clear")
+    page.wait_for_function("() => document.querySelectorAll('#explanation td.empty').length === 1")
+    assert _leading(page) != "als"
+    if os.environ.get("FDX_SCREENSHOTS"):  # to look at the page: FDX_SCREENSHOTS=some/dir pytest ...
+        page.screenshot(path=str(Path(os.environ["FDX_SCREENSHOTS"]) / "fdx-page.png"), full_page=True)
+    assert page.problems == []
+
+
+def test_a_bad_request_shows_the_servers_message(server, page):
+    # a stale or mistyped link: an unknown state and a hostile node name
+    page.goto(server.url + "#weakness=maybe&%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E=yes")
+    page.wait_for_selector("#error:not([hidden])")
+    message = page.inner_text("#error")
+    assert "unknown state 'maybe' for 'weakness'" in message and "Valid states: no, yes" in message
+    listed = page.locator("#unrecognised-list li").all_inner_texts()
+    assert any("<img src=x onerror=alert(1)>" in item for item in listed)  # shown as text...
+    assert page.locator("#unrecognised img").count() == 0  # ...never as markup
+    assert "not updated" in page.inner_text("#status")
+
+    # removing the bad entries clears the error and the page works again
+    for _ in range(2):
+        page.locator("#unrecognised-list button").first.click()
+    page.wait_for_selector("#error", state="hidden")
+    page.select_option("#ev-emg_fibrillations", "present")
+    page.wait_for_function("() => document.querySelectorAll('#explanation tbody tr td.num').length === 2")
+    assert page.is_hidden("#unrecognised")
+    assert page.problems == []
+
+
+def test_credible_intervals_are_drawn_when_available(server, page):
+    from fasciculation_dx.web import posterior_interval_or_none
+
+    page.goto(server.url + "#setting=primary_care&weakness=yes")
+    page.wait_for_selector("#chart .row")
+    page.wait_for_function("() => document.querySelector('#interval-note').textContent.length > 0")
+    available = posterior_interval_or_none(server.service.model("primary_care"), {"weakness": "yes"}, 0.9)
+    whiskers = page.locator("#chart .whisker:not([hidden])").count()
+    if available is None:
+        assert whiskers == 0 and "not available" in page.inner_text("#interval-note")
+    else:
+        assert whiskers == page.locator("#chart .row").count()
+        assert "90% credible intervals" in page.inner_text("#interval-note")

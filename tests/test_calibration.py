@@ -1,0 +1,161 @@
+"""Calibration: prior strength from ranges, EM, provenance, atomic and refusing writes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import fasciculation_dx as fdx
+from fasciculation_dx import calibration as cal
+from fasciculation_dx.compiled import CompiledEngine
+from fasciculation_dx.simulate import perturb_priors, simulate
+
+SETTING = "neuromuscular_clinic"
+PERTURBED = [
+    "age_group",
+    "caffeine",
+    "emg_fasciculation_potentials",
+    "magnesium",
+    "fasciculation_distribution",
+    "motor_axon_loss",
+    "weakness",
+    "cramps",
+]
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return fdx.load_priors(fdx.shipped_priors_dir())
+
+
+@pytest.fixture(scope="module")
+def wrong(truth):
+    return perturb_priors(truth, nodes=PERTURBED, sigma=0.8, seed=7)
+
+
+def _values(priors):
+    return {(r.file, r.line): r.value for r in priors.parameters() if r.file != "etiology_modifiers.csv"}
+
+
+@pytest.fixture(scope="module")
+def recovery(truth, wrong):
+    """Calibrate the perturbed priors on cohorts of two sizes simulated from the truth."""
+    t, w = _values(truth), _values(wrong)
+    perturbed = [k for k in t if abs(t[k] - w[k]) > 1e-12]
+
+    def mae(priors):
+        v = _values(priors)
+        return float(np.mean([abs(v[k] - t[k]) for k in perturbed]))
+
+    out = {"before": mae(wrong)}
+    results = {}
+    for n in (150, 1500):
+        cohort = simulate(truth, n, setting=SETTING, missing=0.3, seed=n)
+        results[n] = cal.calibrate(cohort, wrong, setting=SETTING, max_iter=20, tol=1e-5)
+        out[n] = mae(results[n].priors)
+    return out, results
+
+
+def test_row_concentration_spans_the_range():
+    for value, low, high in [(0.25, 0.1, 0.45), (0.03, 0.005, 0.19), (0.9, 0.7, 0.97)]:
+        alpha = cal.row_concentration(value, low, high)
+        beta = stats.beta(alpha * value, alpha * (1 - value))
+        assert beta.cdf(high) - beta.cdf(low) == pytest.approx(0.95, abs=1e-6)
+    assert math.isinf(cal.row_concentration(0.5, 0.5, 0.5))
+    assert math.isnan(cal.row_concentration(0.0, 0.0, 0.1))
+    # a tighter range means a stronger prior
+    assert cal.row_concentration(0.3, 0.25, 0.35) > cal.row_concentration(0.3, 0.1, 0.6)
+
+
+def test_posteriors_equal_the_compiled_engine(truth):
+    cohort = simulate(truth, 60, setting=SETTING, missing=0.4, seed=4)
+    post = cal.case_posteriors(truth, cohort, SETTING)
+    engine = CompiledEngine(truth, SETTING)
+    for i, row in cohort.iterrows():
+        evidence = {k: v for k, v in row.items() if k not in ("case_id", "setting", "etiology") and v != ""}
+        np.testing.assert_allclose(post[i], engine.posterior(evidence), atol=1e-12)
+
+
+def test_calibration_moves_toward_the_truth_more_with_more_data(recovery):
+    mae, results = recovery
+    print(
+        f"\nmean absolute error over perturbed rows: before {mae['before']:.4f}, "
+        f"n=150 {mae[150]:.4f}, n=1500 {mae[1500]:.4f}"
+    )
+    assert mae[150] < mae["before"]
+    assert mae[1500] < mae[150]
+
+
+def test_em_increases_the_likelihood(recovery):
+    _, results = recovery
+    trace = np.array(results[1500].trace)
+    assert np.all(np.diff(trace) > -1e-6 * np.abs(trace[:-1]))
+
+
+def test_complete_data_update_is_conjugate(truth):
+    # only the etiology and a direct finding recorded: base rates and that column update in closed form
+    cohort = pd.DataFrame({"magnesium": ["low"] * 30 + ["normal"] * 10, "etiology": ["hypomagnesemia"] * 40})
+    result = cal.calibrate(cohort, truth, setting=SETTING, max_iter=5)
+    table = cal._Table(truth, "magnesium")
+    i = table.rows.index(next(c for c in table.rows if c[0].key[0] == "hypomagnesemia"))
+    alpha, prior = table.alpha[i], table.values[i]
+    counts = np.array([{"low": 30, "normal": 10}.get(s, 0) for s in table.states])
+    expected = (alpha * prior + counts) / (alpha + 40)
+    new = {r.key[-1]: r.value for r in result.priors.cpts["magnesium"] if r.key[0] == "hypomagnesemia"}
+    np.testing.assert_allclose([new[s] for s in table.states], expected, atol=2e-6)
+    base = {p.key[1]: p.value for p in result.priors.base_rates if p.key[0] == SETTING}
+    assert (
+        base["hypomagnesemia"] > {p.key[1]: p.value for p in truth.base_rates if p.key[0] == SETTING}["hypomagnesemia"]
+    )
+    # primary-care base rates had no cases and stay as they were
+    assert [p for p in result.priors.base_rates if p.key[0] == "primary_care"] == [
+        p for p in truth.base_rates if p.key[0] == "primary_care"
+    ]
+
+
+def test_written_directory_validates_reloads_and_records_provenance(recovery, tmp_path):
+    _, results = recovery
+    result = cal.write_calibrated(results[150], tmp_path / "calibrated")
+    assert fdx.validate_priors(result.directory) == []
+    loaded = fdx.load_priors(result.directory)
+    fdx.write_priors(loaded, tmp_path / "again")
+    for path in sorted(result.directory.rglob("*.csv")):
+        assert path.read_bytes() == (tmp_path / "again" / path.relative_to(result.directory)).read_bytes()
+    source = loaded.sources[result.source.source_id]
+    assert source.kind == "cohort" and "n=150" in source.citation and result.source.citation in source.citation
+    changed = [r for r in loaded.parameters() if r.source_id == source.source_id]
+    assert len(changed) == len(result.report) > 0
+    assert all(r.note.startswith(f"Calibrated on {source.source_id}: was ") for r in changed)
+    assert set(result.report.columns) >= {"file", "line", "old", "new", "change", "low", "high"}
+    assert result.report["change"].abs().is_monotonic_decreasing
+    fdx.Model(loaded, SETTING).posterior({"weakness": "yes"})
+
+
+def test_refuses_shipped_and_existing_directories(recovery, tmp_path):
+    _, results = recovery
+    result = results[150]
+    with pytest.raises(cal.OutputExistsError):
+        cal.write_calibrated(result, fdx.shipped_priors_dir(), overwrite=True)
+    with pytest.raises(cal.OutputExistsError):
+        cal.write_calibrated(result, fdx.shipped_priors_dir() / "cpts", overwrite=True)
+    target = tmp_path / "existing"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    with pytest.raises(cal.OutputExistsError):
+        cal.write_calibrated(result, target)
+    assert (target / "keep.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    cal.write_calibrated(result, target, overwrite=True)
+    assert not (target / "keep.txt").exists()
+    assert fdx.validate_priors(target) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_impossible_cases_are_named(truth):
+    cohort = pd.DataFrame({"sex": ["female", "male"], "etiology": ["spinal_bulbar_muscular_atrophy", "als"]})
+    with pytest.raises(fdx.EvidenceError, match="rows 2"):
+        cal.calibrate(cohort, truth, max_iter=2)

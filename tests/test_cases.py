@@ -1,0 +1,78 @@
+"""Reading and validating case files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import fasciculation_dx as fdx
+from fasciculation_dx.cases import CaseFileError, read_cases, write_cases
+
+CLINICAL = Path(__file__).parent / "clinical" / "cases.csv"
+
+
+@pytest.fixture(scope="module")
+def priors():
+    return fdx.load_priors(fdx.shipped_priors_dir())
+
+
+def test_reads_the_clinical_suite(priors):
+    cases = read_cases(CLINICAL, priors)
+    assert cases.n == len(pd.read_csv(CLINICAL, dtype=str, keep_default_na=False))
+    assert cases.has_labels
+    assert len(cases.sha256) == 64
+    first = cases.evidence(0)
+    assert first and all(v in priors.nodes[k].states for k, v in first.items())
+
+
+def test_empty_cells_are_not_recorded_and_settings_default(priors, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("weakness,setting,etiology\nyes,,als\n,neuromuscular_clinic,\n")
+    cases = read_cases(path, priors)
+    assert cases.evidence(1) == {}
+    assert list(cases.settings("primary_care")) == ["primary_care", "neuromuscular_clinic"]
+    assert list(cases.labels()) == ["als", ""]
+    assert list(cases.codes(priors)["weakness"]) == [priors.nodes["weakness"].states.index("yes"), -1]
+
+
+def test_every_invalid_cell_is_reported_at_once_with_row_and_column(priors, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "case_id,weaknes,weakness,motor_axon_loss,setting,etiology\n"
+        "a,yes,Yes,present,primary_care,als\n"
+        "a,no,no,,clinic,alz\n"
+    )
+    with pytest.raises(CaseFileError) as info:
+        read_cases(path, priors)
+    where = {(p.line, p.column) for p in info.value.problems}
+    # header: unknown column 2 and latent mechanism column 4; row 2: 'Yes' in column 3;
+    # row 3: duplicate case id, unknown setting and etiology
+    assert where == {(1, 2), (1, 4), (2, 3), (3, 1), (3, 5), (3, 6)}
+    message = str(info.value)
+    assert "Did you mean 'weakness'" in message and "Did you mean 'yes'" in message
+    assert "latent mechanism" in message
+    assert isinstance(info.value, fdx.EvidenceError)
+
+
+def test_ragged_rows_are_reported(priors, tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("weakness,atrophy\nyes\nno,no,no\n")
+    with pytest.raises(CaseFileError) as info:
+        read_cases(path, priors)
+    assert [p.line for p in info.value.problems] == [2, 3]
+
+
+def test_parquet_round_trip(priors, tmp_path):
+    frame = pd.DataFrame({"case_id": ["x", "y"], "weakness": ["yes", ""], "etiology": ["als", ""]}, dtype=object)
+    path = write_cases(frame, tmp_path / "c.parquet")
+    cases = read_cases(path, priors)
+    assert cases.evidence(0) == {"weakness": "yes"} and cases.evidence(1) == {}
+    assert list(cases.labels()) == ["als", ""]
+
+
+def test_data_frames_are_validated_too(priors):
+    with pytest.raises(CaseFileError) as info:
+        read_cases(pd.DataFrame({"weakness": ["maybe"]}), priors)
+    assert (info.value.problems[0].line, info.value.problems[0].column) == (2, 1)

@@ -1,0 +1,69 @@
+"""Forward sampling of synthetic cohorts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fasciculation_dx as fdx
+from fasciculation_dx.cases import read_cases
+from fasciculation_dx.simulate import perturb_priors, simulate
+
+
+@pytest.fixture(scope="module")
+def priors():
+    return fdx.load_priors(fdx.shipped_priors_dir())
+
+
+def test_same_seed_same_cohort_and_valid_case_table(priors):
+    a = simulate(priors, 200, missing=0.3, seed=11)
+    b = simulate(priors, 200, missing=0.3, seed=11)
+    assert a.equals(b)
+    assert not a.equals(simulate(priors, 200, missing=0.3, seed=12))
+    cases = read_cases(a, priors)
+    assert cases.n == 200 and cases.has_labels
+
+
+def test_missing_fraction_is_respected(priors):
+    cohort = simulate(priors, 400, missing=0.3, seed=1)
+    evidence = cohort.drop(columns=["case_id", "setting", "etiology"])
+    share = float((evidence == "").to_numpy().mean())
+    assert 0.27 < share < 0.33
+    assert (simulate(priors, 50, missing=0.0, seed=1) != "").all().all()
+
+
+def test_etiology_frequencies_follow_the_base_rates(priors):
+    n = 4000
+    cohort = simulate(priors, n, setting="neuromuscular_clinic", seed=5)
+    rates = {p.key[1]: p.value for p in priors.base_rates if p.key[0] == "neuromuscular_clinic"}
+    counts = cohort["etiology"].value_counts()
+    for etiology, rate in rates.items():
+        observed = counts.get(etiology, 0) / n
+        assert abs(observed - rate) < 4 * np.sqrt(rate * (1 - rate) / n) + 1e-3
+
+
+def test_findings_follow_the_model(priors):
+    model = fdx.Model(priors, "neuromuscular_clinic")
+    cohort = simulate(priors, 4000, setting="neuromuscular_clinic", seed=2)
+    for node in ("weakness", "emg_fibrillations", "magnesium"):
+        expected = model.predictive(node, {})
+        observed = cohort[node].value_counts(normalize=True).reindex(expected.index, fill_value=0)
+        assert np.max(np.abs(observed.to_numpy() - expected.to_numpy())) < 0.03
+
+
+def test_perturbed_priors_differ_but_stay_consistent(priors, tmp_path):
+    wrong = perturb_priors(priors, nodes=["weakness"], sigma=1.0, seed=3)
+    before = {(r.file, r.line): r.value for r in priors.parameters()}
+    after = {(r.file, r.line): r for r in wrong.parameters()}
+    changed = [k for k, v in before.items() if after[k].value != v]
+    assert changed and all(k[0] in ("base_rates.csv", "cpts/weakness.csv") for k in changed)
+    assert all(after[k].low <= after[k].value <= after[k].high for k in changed)
+    fdx.write_priors(wrong, tmp_path / "wrong")
+    fdx.load_priors(tmp_path / "wrong")
+
+
+def test_rejects_bad_arguments(priors):
+    with pytest.raises(ValueError):
+        simulate(priors, 10, missing=1.5)
+    with pytest.raises(ValueError):
+        simulate(priors, -1)

@@ -1,0 +1,305 @@
+"""The clinician page's server: routes, validation (4xx with a message, never a 500), escaping, binding."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import fasciculation_dx as fdx
+from fasciculation_dx.cli_tools import add_serve_parser
+from fasciculation_dx.report_text import DISCLAIMER
+from fasciculation_dx.web import (
+    DiagnosisService,
+    RequestError,
+    make_server,
+    posterior_interval_or_none,
+    start_in_thread,
+)
+from fasciculation_dx.web import server as server_module
+
+DATA = Path(__file__).parent / "data"
+STATIC = Path(fdx.__file__).parent / "web" / "static"
+
+
+def _start(**kwargs):
+    server = make_server(port=0, **kwargs)
+    start_in_thread(server)
+    return server
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = _start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def impossible_server():
+    srv = _start(priors=DATA / "impossible")
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def request(srv, method, path, body=None, headers=None, raw=None):
+    """Send one request; return (status, headers, decoded body)."""
+    host, port = srv.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        hdrs = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=hdrs)
+        response = conn.getresponse()
+        content = response.read()
+        return response.status, dict(response.getheaders()), content.decode("utf-8")
+    finally:
+        conn.close()
+
+
+def query(srv, body):
+    status, headers, text = request(srv, "POST", "/api/query", body=body)
+    return status, json.loads(text)
+
+
+# -- binding ----------------------------------------------------------------------------------------------
+def test_binds_to_loopback_by_default(server):
+    assert inspect.signature(make_server).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(server_module.serve).parameters["host"].default == "127.0.0.1"
+    assert server.server_address[0] == "127.0.0.1"
+    assert server.loopback_only
+
+
+def test_serve_command_defaults_to_loopback():
+    parser = argparse.ArgumentParser()
+    add_serve_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve"])
+    assert (args.host, args.port, args.setting, args.priors) == ("127.0.0.1", 8765, "primary_care", None)
+    args = parser.parse_args(["serve", "--port", "0", "--setting", "neuromuscular_clinic"])
+    assert args.port == 0 and args.setting == "neuromuscular_clinic"
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "http"])
+def test_serve_command_rejects_a_bad_port(port, capsys):
+    parser = argparse.ArgumentParser()
+    add_serve_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["serve", "--port", port])
+    assert info.value.code == 2
+    assert "port must be an integer from 0 to 65535" in capsys.readouterr().err
+
+
+def test_unknown_setting_is_refused_at_start():
+    with pytest.raises(fdx.EvidenceError, match="unknown setting 'icu'. Valid settings: primary_care"):
+        make_server(port=0, setting="icu")
+
+
+# -- the page and its files -------------------------------------------------------------------------------
+def test_page_is_served_with_a_strict_policy(server):
+    status, headers, text = request(server, "GET", "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "supports clinical judgement and does not replace it" in text
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    for path, kind in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css")):
+        status, headers, _ = request(server, "GET", path)
+        assert status == 200 and headers["Content-Type"].startswith(kind)
+
+
+def test_static_files_load_nothing_from_elsewhere():
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text, re.IGNORECASE), path.name
+        assert "@import" not in text
+
+
+def test_script_never_inserts_markup():
+    script = (STATIC / "app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in script
+
+
+def test_schema_groups_every_node_by_panel(server):
+    status, _, text = request(server, "GET", "/api/schema")
+    schema = json.loads(text)
+    assert status == 200
+    titles = [s["title"] for s in schema["sections"]]
+    assert titles[:4] == ["History, triggers and course", "Examination", "Laboratory tests", "EMG and nerve conduction"]
+    model = server.service.model("primary_care")
+    listed = [e["node"] for s in schema["sections"] for e in s["nodes"]]
+    assert sorted(listed) == sorted(model.states) and len(listed) == len(set(listed))
+    history = {e["node"] for e in schema["sections"][0]["nodes"]}
+    assert {"age_group", "sex", "caffeine", "stable_course_12_months"} <= history
+    emg = {e["node"] for e in schema["sections"][3]["nodes"]}
+    assert {"emg_fibrillations", "ncs_sensory_abnormal"} <= emg
+    assert set(schema["settings"]) == {"primary_care", "neuromuscular_clinic"}
+    assert schema["disclaimer"] == DISCLAIMER
+
+
+# -- queries ----------------------------------------------------------------------------------------------
+def test_query_matches_the_model(server):
+    evidence = {"weakness": "yes", "emg_fibrillations": "present", "age_group": "65_plus"}
+    status, result = query(server, {"evidence": evidence, "setting": "neuromuscular_clinic", "top": 3})
+    assert status == 200
+    expected = fdx.load_model(setting="neuromuscular_clinic").posterior(evidence)
+    got = pd.Series(result["posterior"])
+    assert list(got.index) == list(expected.index)
+    assert (got - expected).abs().max() < 1e-12
+    assert abs(sum(result["category"].values()) - 1) < 1e-9
+    assert len(result["next_tests"]) == 3 and result["explanation"]
+    assert "not a diagnosis" in result["disclaimer"]
+    assert result["intervals"] is None
+
+
+def test_empty_request_gives_the_base_rates(server):
+    status, result = query(server, {})
+    assert status == 200 and result["evidence"] == {} and result["explanation"] == []
+    assert result["setting"] == "primary_care"
+
+
+def test_interval_is_returned_when_the_model_provides_it(server):
+    model = server.service.model("primary_care")
+    status, result = query(server, {"evidence": {"weakness": "yes"}, "interval": 0.9})
+    assert status == 200
+    if posterior_interval_or_none(model, {"weakness": "yes"}, 0.9) is None:
+        assert result["intervals"] is None and result["interval_level"] is None
+    else:
+        assert result["interval_level"] == 0.9
+        for name in result["posterior"]:
+            ci = result["intervals"][name]
+            assert 0 <= ci["lower"] <= ci["upper"] <= 1
+
+
+def test_interval_helper_returns_none_without_support():
+    class Old:
+        def posterior(self, evidence=None):
+            return pd.Series({"als": 1.0})
+
+    class Odd:
+        def posterior(self, evidence=None, interval=None):
+            return pd.Series({"als": 1.0})
+
+    assert posterior_interval_or_none(Old(), {}, 0.9) is None
+    assert posterior_interval_or_none(Odd(), {}, 0.9) is None
+
+
+BAD_BODIES = [
+    ([], "must be a JSON object"),
+    ({"evidence": [], "setting": "primary_care"}, "'evidence' must be an object"),
+    ({"evidence": {"weakness": 1}}, "the state of 'weakness' must be a string. Got a number instead"),
+    ({"evidence": {"weakness": None}}, "Got null instead"),
+    ({"evidence": {"weaknes": "yes"}}, "unknown node 'weaknes'. Did you mean 'weakness'?"),
+    ({"evidence": {"weakness": "maybe"}}, "unknown state 'maybe' for 'weakness'.*Valid states: no, yes"),
+    ({"evidence": {"etiology": "als"}}, "cannot be entered as evidence"),
+    ({"setting": "icu"}, "unknown setting 'icu'. Valid settings: primary_care, neuromuscular_clinic"),
+    ({"setting": 3}, "'setting' must be a string"),
+    ({"top": 0}, "'top' must be an integer from 1 to 100"),
+    ({"top": True}, "'top' must be an integer"),
+    ({"top": "5"}, "'top' must be an integer"),
+    ({"interval": 1.5}, "'interval' must be null or a probability"),
+    ({"interval": "0.9"}, "'interval' must be null or a probability"),
+    ({"evidnce": {}}, "unknown field\\(s\\) 'evidnce'. Valid fields: evidence, interval, setting, top"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES, ids=[m[:30] for _, m in BAD_BODIES])
+def test_bad_query_is_a_400_with_a_message(server, body, message):
+    status, headers, text = request(server, "POST", "/api/query", body=body)
+    assert status == 400
+    assert headers["Content-Type"].startswith("application/json")
+    payload = json.loads(text)
+    assert re.search(message, payload["error"]), payload["error"]
+    assert "Traceback" not in text
+
+
+BAD_REQUESTS = [
+    ("POST", "/api/query", {"Content-Type": "application/json"}, b"{not json", 400, "not valid JSON"),
+    ("POST", "/api/query", {"Content-Type": "application/json"}, b'{"top": NaN}', 400, "not valid JSON"),
+    ("POST", "/api/query", {"Content-Type": "application/json"}, b"\xff\xfe{}", 400, "UTF-8"),
+    ("POST", "/api/query", {"Content-Type": "application/json"}, b"[" * 100000, 413, "at most"),
+    ("POST", "/api/query", {"Content-Type": "application/json"}, b"[" * 60000, 400, "not valid JSON"),
+    ("POST", "/api/query", {"Content-Type": "text/plain"}, b"{}", 415, "Content-Type: application/json"),
+    ("POST", "/api/query", {}, b"{}", 415, "must be JSON"),
+    ("GET", "/api/query", {}, None, 405, "POST"),
+    ("POST", "/api/schema", {"Content-Type": "application/json"}, b"{}", 405, "GET only"),
+    ("PUT", "/api/query", {}, b"{}", 405, "not allowed"),
+    ("DELETE", "/", {}, None, 405, "not allowed"),
+    ("GET", "/static/../server.py", {}, None, 404, "not found"),
+    ("GET", "/etc/passwd", {}, None, 404, "not found"),
+    ("POST", "/api/other", {"Content-Type": "application/json"}, b"{}", 404, "not found"),
+    ("GET", "/", {"Host": "attacker.example:8765"}, None, 403, "localhost"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "raw", "status", "message"),
+    BAD_REQUESTS,
+    ids=[f"{m} {p} {s}" for m, p, _, _, s, _ in BAD_REQUESTS],
+)
+def test_bad_request_is_a_4xx_with_a_message(server, method, path, headers, raw, status, message):
+    got, response_headers, text = request(server, method, path, headers=headers, raw=raw)
+    assert got == status
+    payload = json.loads(text)
+    assert message in payload["error"] and payload["status"] == status
+    assert "Traceback" not in text
+
+
+def test_missing_content_length_is_a_411(server):
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.putrequest("POST", "/api/query")
+    conn.putheader("Content-Type", "application/json")
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 411 and "Content-Length" in json.loads(response.read())["error"]
+    conn.close()
+
+
+def test_impossible_evidence_is_a_422_naming_the_conflict(impossible_server):
+    conflict = {"tetany_or_paresthesia": "yes", "emg_fibrillations": "present"}
+    status, payload = query(impossible_server, {"evidence": {"cramps": "yes", **conflict}})
+    assert status == 422
+    assert payload["conflicting"] == conflict
+    assert "tetany_or_paresthesia=yes" in payload["error"] and "cannot occur together" in payload["error"]
+
+
+def test_an_unexpected_failure_is_a_500_without_detail(server, monkeypatch, caplog):
+    def broken(payload):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(server.service, "query", broken)
+    status, _, text = request(server, "POST", "/api/query", body={})
+    assert status == 500
+    assert "secret" not in text and "Traceback" not in text and "internal error" in json.loads(text)["error"]
+
+
+# -- escaping ---------------------------------------------------------------------------------------------
+def test_input_is_never_echoed_as_markup(server):
+    hostile = '<script>alert("x")</script>'
+    status, headers, text = request(server, "POST", "/api/query", body={"evidence": {hostile: "<b>yes</b>"}})
+    assert status == 400 and headers["Content-Type"].startswith("application/json")
+    assert "<" not in text and ">" not in text  # escaped as \u003c ... in the JSON text
+    assert hostile in json.loads(text)["error"]  # ...and intact once decoded
+    status, _, text = request(server, "GET", "/%3Cscript%3E")
+    assert status == 404 and "<script>" not in text
+
+
+def test_service_without_http():
+    service = DiagnosisService(DATA / "tiny")
+    result = service.query({"evidence": {"weakness": "yes"}})
+    assert abs(sum(result["posterior"].values()) - 1) < 1e-9
+    with pytest.raises(RequestError, match="unknown state 'often' for 'weakness'") as info:
+        service.query({"evidence": {"weakness": "often"}})
+    assert info.value.status == 400
