@@ -98,7 +98,7 @@ def per_query(fn, evidence: list[dict[str, str]], min_time: float = 1.0) -> floa
 
 def possible(model: fdx.Model, evidence: list[dict[str, str]]) -> list[dict[str, str]]:
     """Keep the evidence sets that have positive probability."""
-    return [ev for ev in evidence if np.isfinite(model._engine.posterior(ev)).all()]
+    return [ev for ev in evidence if np.isfinite(model.inference.posterior(ev)).all()]
 
 
 # -- other engines ---------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def main() -> None:
     print(f"single queries: {len(evidence)} random evidence sets, {min(sizes)}-{max(sizes)} findings "
           f"(median {int(statistics.median(sizes))})\n")
 
-    compiled = model._engine
+    compiled = model.inference
     results: dict[str, float | None] = {}
     notes: dict[str, str] = {}
     results["compiled engine (CompiledEngine.posterior)"] = per_query(compiled.posterior, evidence, min_time)

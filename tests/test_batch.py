@@ -51,7 +51,7 @@ def one_by_one(model, cases: pd.DataFrame) -> np.ndarray:
 
 def test_agrees_with_single_queries(model):
     cases = random_cases(model, 400, seed=1)
-    out = posterior_batch(model._engine, model.priors, cases)
+    out = posterior_batch(model.inference, model.priors, cases)
     expected = one_by_one(model, cases)
     np.testing.assert_allclose(out[list(model.etiologies)].to_numpy(), expected, rtol=0, atol=1e-10)
 
@@ -59,14 +59,14 @@ def test_agrees_with_single_queries(model):
 def test_sparse_and_dense_evidence(model):
     for p_missing in (0.0, 0.95, 1.0):
         cases = random_cases(model, 60, seed=2, p_missing=p_missing)
-        out = posterior_batch(model._engine, model.priors, cases)
+        out = posterior_batch(model.inference, model.priors, cases)
         expected = one_by_one(model, cases)
         np.testing.assert_allclose(out[list(model.etiologies)].to_numpy(), expected, rtol=0, atol=1e-10)
 
 
 def test_no_evidence_gives_the_prior(model):
     cases = pd.DataFrame({"weakness": ["", None, np.nan]})
-    out = posterior_batch(model._engine, model.priors, cases)
+    out = posterior_batch(model.inference, model.priors, cases)
     prior = model.posterior({})[list(model.etiologies)].to_numpy()
     for i in range(3):
         np.testing.assert_allclose(out.iloc[i, :len(prior)].to_numpy(), prior, rtol=0, atol=1e-12)
@@ -75,7 +75,7 @@ def test_no_evidence_gives_the_prior(model):
 def test_shape_columns_index_and_rollups(model):
     cases = random_cases(model, 50, seed=3)
     cases.index = pd.Index([f"p{i}" for i in range(50)][::-1], name="patient")
-    out = posterior_batch(model._engine, model.priors, cases)
+    out = posterior_batch(model.inference, model.priors, cases)
     assert list(out.columns) == output_columns(model.priors)
     assert list(out.columns[:len(model.etiologies)]) == list(model.etiologies)
     assert out.index.equals(cases.index)
@@ -91,7 +91,7 @@ def test_shape_columns_index_and_rollups(model):
 
 def test_block_size_and_threads_do_not_change_the_answer(model):
     cases = random_cases(model, 3000, seed=4)
-    scorer = BatchScorer.for_engine(model._engine)
+    scorer = BatchScorer.for_engine(model.inference)
     base = scorer.score(cases, block=3000, workers=1)
     for block, workers in ((1, 1), (7, 2), (1024, 2), (4096, 3)):
         pd.testing.assert_frame_equal(scorer.score(cases.iloc[:500] if block == 1 else cases,
@@ -104,7 +104,7 @@ def test_passthrough_and_allowed_columns(model):
         "case_id": ["a", "b"], "etiology": ["als", ""], "setting": [model.setting, ""],
         "site": ["x", "y"], "weakness": ["yes", "no"],
     })
-    out = posterior_batch(model._engine, model.priors, cases, passthrough=["case_id", "site"])
+    out = posterior_batch(model.inference, model.priors, cases, passthrough=["case_id", "site"])
     assert list(out.columns[:2]) == ["case_id", "site"]
     assert list(out["case_id"]) == ["a", "b"]
     expected = model.posterior({"weakness": "yes"})["als"]
@@ -120,7 +120,7 @@ def test_every_problem_is_reported_at_once_with_rows(model):
         "setting": ["", "other_place", "", "", "other_place"],
     }, index=[10, 11, 12, 13, 14])
     with pytest.raises(CaseTableError) as info:
-        posterior_batch(model._engine, model.priors, cases)
+        posterior_batch(model.inference, model.priors, cases)
     err = info.value
     assert isinstance(err, fdx.EvidenceError)
     message = str(err)
@@ -138,31 +138,31 @@ def test_every_problem_is_reported_at_once_with_rows(model):
 def test_non_string_values_are_invalid_states(model):
     cases = pd.DataFrame({"weakness": [1, 0, "yes"]})
     with pytest.raises(CaseTableError) as info:
-        posterior_batch(model._engine, model.priors, cases)
+        posterior_batch(model.inference, model.priors, cases)
     assert {p.value for p in info.value.problems} == {0, 1}
 
 
 def test_bad_passthrough_and_arguments(model):
     cases = pd.DataFrame({"weakness": ["yes"]})
     with pytest.raises(CaseTableError, match="passthrough column 'case_id' is not in the table"):
-        posterior_batch(model._engine, model.priors, cases, passthrough=["case_id"])
+        posterior_batch(model.inference, model.priors, cases, passthrough=["case_id"])
     with pytest.raises(CaseTableError, match="cannot be passed through"):
-        posterior_batch(model._engine, model.priors, cases, passthrough=["weakness"])
+        posterior_batch(model.inference, model.priors, cases, passthrough=["weakness"])
     with pytest.raises(fdx.EvidenceError, match="on_impossible"):
-        posterior_batch(model._engine, model.priors, cases, on_impossible="drop")
+        posterior_batch(model.inference, model.priors, cases, on_impossible="drop")
     with pytest.raises(fdx.EvidenceError, match="DataFrame"):
-        posterior_batch(model._engine, model.priors, [{"weakness": "yes"}])
+        posterior_batch(model.inference, model.priors, [{"weakness": "yes"}])
 
 
 def test_empty_table(model):
-    out = posterior_batch(model._engine, model.priors, pd.DataFrame({"weakness": pd.Series([], dtype=str)}))
+    out = posterior_batch(model.inference, model.priors, pd.DataFrame({"weakness": pd.Series([], dtype=str)}))
     assert out.shape == (0, len(model.etiologies) + 2)
 
 
 def test_reference_engine_is_scored_by_the_compiled_path():
     ref = fdx.load_model(DATA / "tiny", engine="pgmpy")
     cases = evidence_frame([{"weakness": "yes", "sex": "male"}, {"calcium": "low"}, {}])
-    out = posterior_batch(ref._engine, ref.priors, cases)
+    out = posterior_batch(ref.inference, ref.priors, cases)
     for i, row in enumerate(({"weakness": "yes", "sex": "male"}, {"calcium": "low"}, {})):
         expected = ref.posterior(row)[list(ref.etiologies)].to_numpy()
         np.testing.assert_allclose(out.iloc[i, :len(expected)].to_numpy(), expected, atol=1e-10)
@@ -172,7 +172,7 @@ def test_reference_engine_is_scored_by_the_compiled_path():
 def test_small_networks(directory):
     model = fdx.load_model(DATA / directory)
     cases = random_cases(model, 200, seed=5)
-    out = posterior_batch(model._engine, model.priors, cases)
+    out = posterior_batch(model.inference, model.priors, cases)
     np.testing.assert_allclose(out[list(model.etiologies)].to_numpy(), one_by_one(model, cases), atol=1e-10)
 
 
@@ -183,19 +183,19 @@ def test_impossible_rows_are_named_or_marked():
     model = fdx.load_model(DATA / "impossible")
     cases = evidence_frame([{"cramps": "yes"}, IMPOSSIBLE, {"sex": "male"}, IMPOSSIBLE])
     with pytest.raises(ImpossibleCasesError) as info:
-        posterior_batch(model._engine, model.priors, cases)
+        posterior_batch(model.inference, model.priors, cases)
     assert info.value.rows == (1, 3)
     assert isinstance(info.value, fdx.ImpossibleEvidenceError)
     assert "rows 1, 3" in str(info.value)
-    out = posterior_batch(model._engine, model.priors, cases, on_impossible="nan")
+    out = posterior_batch(model.inference, model.priors, cases, on_impossible="nan")
     assert len(out) == 4
     assert out.loc[[1, 3]].isna().all().all()
     assert out.loc[[0, 2]].notna().all().all()
 
 
 def test_scorer_pickles_and_is_cached(model):
-    scorer = BatchScorer.for_engine(model._engine)
-    assert BatchScorer.for_engine(model._engine) is scorer
+    scorer = BatchScorer.for_engine(model.inference)
+    assert BatchScorer.for_engine(model.inference) is scorer
     cases = random_cases(model, 100, seed=6)
     clone = pickle.loads(pickle.dumps(scorer))
     pd.testing.assert_frame_equal(clone.score(cases), scorer.score(cases), rtol=0, atol=0)
@@ -205,7 +205,7 @@ def test_fallback_for_a_large_root_table(model, monkeypatch):
     from fasciculation_dx import batch
 
     cases = random_cases(model, 300, seed=7)
-    expected = BatchScorer(model._engine).score(cases)
+    expected = BatchScorer(model.inference).score(cases)
     monkeypatch.setattr(batch, "_MAX_ROOT_TABLE", 0)
-    got = BatchScorer(model._engine).score(cases)
+    got = BatchScorer(model.inference).score(cases)
     pd.testing.assert_frame_equal(got, expected, rtol=0, atol=1e-14)

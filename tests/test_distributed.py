@@ -40,7 +40,7 @@ def test_cluster_result_is_identical_to_in_memory(client, setting):
     lazy = posterior_dask(model, ddf, passthrough=["case_id"])
     assert list(lazy.columns) == ["case_id", *model.etiologies, "p_benign", "p_pathological"]
     got = client.compute(lazy).result()
-    want = posterior_batch(model._engine, model.priors, cases, passthrough=["case_id"])
+    want = posterior_batch(model.inference, model.priors, cases, passthrough=["case_id"])
     assert got.index.equals(want.index)
     np.testing.assert_array_equal(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float))
     assert list(got["case_id"]) == list(want["case_id"])

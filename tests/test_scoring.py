@@ -35,7 +35,7 @@ def cases_frame(model, n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def expected(model, cases: pd.DataFrame) -> pd.DataFrame:
-    return posterior_batch(model._engine, model.priors, cases, passthrough=["case_id"])
+    return posterior_batch(model.inference, model.priors, cases, passthrough=["case_id"])
 
 
 def write(frame: pd.DataFrame, path: Path) -> None:

@@ -95,7 +95,7 @@ def test_each_draw_is_exact_shipped(shipped):
     values = unc.sample_parameters(shipped.priors, shipped.setting, ev, draws=130, seed=2)
     for i in (0, 129):
         assert result.samples[i] == pytest.approx(_brute(shipped, values, i, ev), abs=1e-9)
-    assert result.point == pytest.approx(shipped._engine.posterior(ev), abs=1e-12)
+    assert result.point == pytest.approx(shipped.inference.posterior(ev), abs=1e-12)
 
 
 def test_intervals_contain_point_estimates(small):

@@ -691,7 +691,7 @@ def posterior_batch(
     >>> import fasciculation_dx as fdx
     >>> model = fdx.load_model()
     >>> cases = pd.DataFrame({"weakness": ["yes", "", None], "case_id": ["a", "b", "c"]})
-    >>> out = posterior_batch(model._engine, model.priors, cases, passthrough=["case_id"])
+    >>> out = posterior_batch(model.inference, model.priors, cases, passthrough=["case_id"])
     >>> list(out["case_id"]), bool(abs(out.iloc[1]["p_benign"] + out.iloc[1]["p_pathological"] - 1) < 1e-12)
     (['a', 'b', 'c'], True)
     """

@@ -16,7 +16,8 @@ from .loader import load_priors, validate_priors
 from .model import Model
 from .paths import shipped_priors_dir
 from .priors import DEFAULT_SETTING
-from .report_text import DISCLAIMER, format_query
+from .query import DISCLAIMER, json_safe, query_result
+from .report_text import format_query
 
 __all__ = ["main", "build_parser"]
 
@@ -71,6 +72,8 @@ examples:
 # and run_<command>. Those modules import their heavy dependencies only when a command runs.
 EXTENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli_tools", ("serve", "export")),
+    ("cli_score", ("score",)),
+    ("cli_research", ("simulate", "calibrate", "evaluate")),
 )
 
 
@@ -153,76 +156,11 @@ def _query(args) -> int:
     model = _model(args)
     result = query_result(model, evidence, top=args.top, interval=args.interval, draws=args.draws, seed=args.seed)
     if args.json:
-        print(json.dumps(_json_safe(result), indent=2, allow_nan=False))
+        print(json.dumps(json_safe(result), indent=2, allow_nan=False))
     else:
         print(format_query(result))
     return 0
 
-
-def _json_safe(value):
-    """Replace non-finite numbers by None (JSON null), since JSON has no infinity or NaN.
-
-    A weight of evidence is infinite when a finding makes the leading etiology certain.
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _check_level(level: float) -> None:
-    if not 0 < level < 1:
-        raise EvidenceError(f"the interval level must be between 0 and 1 (e.g. 0.9). Got {level} instead")
-
-
-def query_result(
-    model: Model,
-    evidence: dict[str, str],
-    top: int = 10,
-    interval: float | None = None,
-    draws: int = 2000,
-    seed: int | None = 0,
-) -> dict:
-    """Everything the ``query`` command prints, as plain JSON-ready data.
-
-    With ``interval``, the key ``interval`` holds ``level``, ``draws``, ``seed`` and, for the
-    etiologies and the categories, ``[lower, upper]`` credible bounds.
-    """
-    post = model.posterior(evidence)
-    category = model.category_posterior(evidence)
-    group = model.group_posterior(evidence)
-    explanation = model.explain(evidence) if evidence else None
-    tests = model.next_tests(evidence, top=top)
-    result = {
-        "setting": model.setting,
-        "evidence": evidence,
-        "posterior": {k: float(v) for k, v in post.items()},
-        "category": {k: float(v) for k, v in category.items()},
-        "group": {k: float(v) for k, v in group.items()},
-        "explanation": [] if explanation is None else explanation.to_dict(orient="records"),
-        "next_tests": tests.to_dict(orient="records"),
-        "top": top,
-        "disclaimer": DISCLAIMER,
-    }
-    if interval is not None:
-        from .uncertainty import monte_carlo
-
-        _check_level(interval)
-        draws_result = monte_carlo(model, evidence, draws, seed)
-        bounds = {by: draws_result.interval(interval, by) for by in ("etiology", "category")}
-        result["interval"] = {
-            "level": interval,
-            "draws": draws,
-            "seed": seed,
-            **{
-                key: {k: [float(r["lower"]), float(r["upper"])] for k, r in bounds[by].iterrows()}
-                for key, by in (("posterior", "etiology"), ("category", "category"))
-            },
-        }
-    return result
 
 
 def _validate(args) -> int:

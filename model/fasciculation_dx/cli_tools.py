@@ -53,7 +53,7 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The new sub-parser.
     """
-    from .web.server import DEFAULT_HOST, DEFAULT_PORT
+    from .web import DEFAULT_HOST, DEFAULT_PORT
 
     p = subparsers.add_parser(
         "serve",

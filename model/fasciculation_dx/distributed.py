@@ -54,7 +54,7 @@ def posterior_dask(
     """
     import dask
 
-    scorer = BatchScorer.for_engine(getattr(model, "_engine", model), getattr(model, "priors", None))
+    scorer = BatchScorer.for_engine(getattr(model, "inference", model), getattr(model, "priors", None))
     passthrough = list(passthrough)
     missing = [c for c in passthrough if c not in ddf.columns]
     if missing:

@@ -108,7 +108,7 @@ def evaluate(
     >>> import pandas as pd
     >>> table = pd.DataFrame({"weakness": ["yes", "no"], "etiology": ["als", "benign_fasciculation_syndrome"]})
     >>> ev = evaluate(table)
-    >>> int(ev.metrics["n"]), 0 <= ev.metrics["top3"] <= 1
+    >>> int(ev.metrics["n"]), bool(0 <= ev.metrics["top3"] <= 1)
     (2, True)
     """
     if priors is None:

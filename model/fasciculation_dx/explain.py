@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["explain_posterior"]
+__all__ = ["EXPLANATION_COLUMNS", "explain_posterior"]
+
+EXPLANATION_COLUMNS = ("node", "state", "woe_vs_rest", "lr_vs_rest", "woe_vs_runner_up", "leading", "runner_up")
 
 
 def _log_odds(p: float, q: float) -> float:
@@ -26,7 +27,7 @@ def explain_posterior(
     posterior: Callable[[Mapping[str, str]], np.ndarray],
     etiologies: Sequence[str],
     evidence: Mapping[str, str],
-) -> pd.DataFrame:
+) -> list[dict]:
     r"""Compute each observed node's weight of evidence for the leading etiology.
 
     The weight of evidence of a finding ``f`` for the leading etiology ``L`` against the rest is
@@ -47,10 +48,11 @@ def explain_posterior(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per observed node, sorted by ``woe_vs_rest`` descending, with columns ``node``,
-        ``state``, ``woe_vs_rest``, ``lr_vs_rest``, ``woe_vs_runner_up`` (natural logs) and
-        ``leading`` / ``runner_up`` naming the two etiologies.
+    list of dict
+        One record per observed node, sorted by ``woe_vs_rest`` descending, with the keys of
+        :data:`EXPLANATION_COLUMNS`: ``node``, ``state``, ``woe_vs_rest``, ``lr_vs_rest``,
+        ``woe_vs_runner_up`` (natural logs) and ``leading`` / ``runner_up`` naming the two
+        etiologies.
     """
     full = posterior(evidence)
     order = np.argsort(-full, kind="stable")
@@ -72,6 +74,4 @@ def explain_posterior(
                 "runner_up": etiologies[runner],
             }
         )
-    columns = ["node", "state", "woe_vs_rest", "lr_vs_rest", "woe_vs_runner_up", "leading", "runner_up"]
-    table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values("woe_vs_rest", ascending=False, kind="stable").reset_index(drop=True)
+    return sorted(rows, key=lambda r: -r["woe_vs_rest"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .priors import Priors
 
-__all__ = ["entropy_bits", "rank_tests"]
+__all__ = ["TEST_COLUMNS", "entropy_bits", "rank_tests"]
+
+TEST_COLUMNS = ("node", "panel", "info_gain_etiology", "info_gain_category", "most_likely_result")
 
 
 def entropy_bits(p: np.ndarray) -> float:
@@ -21,7 +22,8 @@ def entropy_bits(p: np.ndarray) -> float:
 
 def rank_tests(
     engine, priors: Priors, evidence: Mapping[str, str], findings: Sequence[str], pathological: np.ndarray
-) -> pd.DataFrame:
+, by: str = "etiology"
+) -> list[dict]:
     """Rank unobserved findings by expected information gain.
 
     For a finding ``X`` with predictive distribution ``P(x | E)``, the expected information
@@ -41,12 +43,15 @@ def rank_tests(
         The unobserved findings to rank.
     pathological
         Boolean mask over etiologies marking the pathological ones.
+    by
+        ``"etiology"`` sorts by ``info_gain_etiology``, ``"category"`` by ``info_gain_category``.
 
     Returns
     -------
-    pandas.DataFrame
-        Columns ``node``, ``panel``, ``info_gain_etiology``, ``info_gain_category`` (bits) and
-        ``most_likely_result``, sorted by ``info_gain_etiology`` descending.
+    list of dict
+        One record per finding with the keys of :data:`TEST_COLUMNS`: ``node``, ``panel``,
+        ``info_gain_etiology``, ``info_gain_category`` (bits) and ``most_likely_result``, sorted by
+        the chosen gain, descending (ties by node name).
     """
     base = engine.posterior(evidence)
     h_etiology = entropy_bits(base)
@@ -74,9 +79,5 @@ def rank_tests(
                 "most_likely_result": states[int(np.argmax(predictive))],
             }
         )
-    table = pd.DataFrame(
-        rows, columns=["node", "panel", "info_gain_etiology", "info_gain_category", "most_likely_result"]
-    )
-    return table.sort_values(["info_gain_etiology", "node"], ascending=[False, True], kind="stable").reset_index(
-        drop=True
-    )
+    key = "info_gain_category" if by == "category" else "info_gain_etiology"
+    return sorted(rows, key=lambda r: (-r[key], r["node"]))

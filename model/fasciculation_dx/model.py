@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
-import pandas as pd
 
 from .compiled import CompiledEngine
 from .errors import EvidenceError, ImpossibleEvidenceError
 from .evidence import check_evidence, observable_states
-from .explain import explain_posterior
-from .information import rank_tests
+from .explain import EXPLANATION_COLUMNS, explain_posterior
+from .information import TEST_COLUMNS, rank_tests
 from .loader import load_priors
 from .network import ReferenceEngine
 from .paths import shipped_priors_dir
 from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
+
+if TYPE_CHECKING:  # pandas is imported on first use, so a command-line query starts fast
+    import pandas as pd
 
 __all__ = ["Model", "load_model"]
 
@@ -84,11 +88,12 @@ class Model:
         self.priors = priors
         self.setting = setting
         self.engine = engine
-        self._engine = CompiledEngine(priors, setting) if engine == "compiled" else ReferenceEngine(priors, setting)
+        self.inference = CompiledEngine(priors, setting) if engine == "compiled" else ReferenceEngine(priors, setting)
+        """The inference engine object (``posterior(evidence)``, ``marginal(node, evidence)``)."""
         self.states: dict[str, tuple[str, ...]] = observable_states(priors)
         self.etiologies: tuple[str, ...] = priors.etiology_states
-        self._category = pd.Series({e.name: e.category for e in priors.etiologies.values()})
-        self._group = pd.Series({e.name: e.group for e in priors.etiologies.values()})
+        self._category = {e.name: e.category for e in priors.etiologies.values()}
+        self._group = {e.name: e.group for e in priors.etiologies.values()}
 
     def __repr__(self) -> str:
         return (
@@ -103,9 +108,13 @@ class Model:
         return build_network(self.priors, self.setting)
 
     # -- core queries --------------------------------------------------------------------------
-    def _posterior_array(self, evidence: Mapping[str, str]) -> np.ndarray:
-        evidence = check_evidence(self.priors, evidence)
-        values = self._engine.posterior(evidence)
+    def posterior_vector(self, evidence: Mapping[str, str] | None = None) -> np.ndarray:
+        """Posterior of each etiology as a plain array in :attr:`etiologies` order (the fast path).
+
+        Raises the same errors as :meth:`posterior`.
+        """
+        evidence = check_evidence(self.priors, evidence or {})
+        values = self.inference.posterior(evidence)
         if not np.all(np.isfinite(values)) or abs(values.sum() - 1.0) > 1e-9:
             raise self._impossible(evidence)
         return values
@@ -115,7 +124,7 @@ class Model:
         conflict = dict(evidence)
         for node in list(evidence):
             trial = {k: v for k, v in conflict.items() if k != node}
-            if trial and not np.all(np.isfinite(self._engine.posterior(trial))):
+            if trial and not np.all(np.isfinite(self.inference.posterior(trial))):
                 conflict = trial
         named = ", ".join(f"{k}={v}" for k, v in conflict.items())
         return ImpossibleEvidenceError(
@@ -159,12 +168,14 @@ class Model:
         ImpossibleEvidenceError
             If the evidence has probability zero; the error names the conflicting findings.
         """
-        values = self._posterior_array(evidence or {})
-        if interval is not None and not 0 < interval < 1:
-            raise EvidenceError(f"the interval level must be between 0 and 1 (e.g. 0.9). Got {interval} instead")
+        import pandas as pd
+
+        values = self.posterior_vector(evidence)
         if interval is not None:
+            from .query import check_level
             from .uncertainty import posterior_interval
 
+            check_level(interval)
             return posterior_interval(self, evidence or {}, level=interval, draws=draws, seed=seed)
         series = pd.Series(values, index=pd.Index(self.etiologies, name=ETIOLOGY), name="probability")
         return series.sort_values(ascending=False, kind="stable")
@@ -172,13 +183,13 @@ class Model:
     def category_posterior(self, evidence: Mapping[str, str] | None = None) -> pd.Series:
         """Probability that the cause is benign or pathological (a roll-up of the etiologies)."""
         post = self.posterior(evidence)
-        out = post.groupby(self._category[post.index].values).sum()
+        out = post.groupby([self._category[e] for e in post.index]).sum()
         return out.reindex(["benign", "pathological"], fill_value=0.0).rename_axis("category").rename("probability")
 
     def group_posterior(self, evidence: Mapping[str, str] | None = None) -> pd.Series:
         """Probability of each disease group (a roll-up of the etiologies), descending."""
         post = self.posterior(evidence)
-        out = post.groupby(self._group[post.index].values).sum()
+        out = post.groupby([self._group[e] for e in post.index]).sum()
         return out.sort_values(ascending=False, kind="stable").rename_axis("group").rename("probability")
 
     def predictive(self, node: str, evidence: Mapping[str, str] | None = None) -> pd.Series:
@@ -186,8 +197,10 @@ class Model:
         evidence = check_evidence(self.priors, evidence or {})
         if node not in self.states:
             check_evidence(self.priors, {node: None})
-        self._posterior_array(evidence)
-        values = self._engine.marginal(node, evidence)
+        import pandas as pd
+
+        self.posterior_vector(evidence)
+        values = self.inference.marginal(node, evidence)
         return pd.Series(values, index=pd.Index(self.states[node], name=node), name="probability")
 
     # -- reasoning about the evidence ------------------------------------------------------------
@@ -196,9 +209,12 @@ class Model:
 
         See :func:`fasciculation_dx.explain.explain_posterior` for the definition.
         """
+        import pandas as pd
+
         evidence = check_evidence(self.priors, evidence)
-        self._posterior_array(evidence)
-        return explain_posterior(self._engine.posterior, self.etiologies, evidence)
+        self.posterior_vector(evidence)
+        records = explain_posterior(self.inference.posterior, self.etiologies, evidence)
+        return pd.DataFrame(records, columns=list(EXPLANATION_COLUMNS))
 
     def next_tests(
         self, evidence: Mapping[str, str] | None = None, top: int | None = None, by: str = "etiology"
@@ -224,11 +240,82 @@ class Model:
         if by not in ("etiology", "category"):
             raise EvidenceError(f"by must be 'etiology' or 'category'. Got '{by}' instead")
         evidence = check_evidence(self.priors, evidence or {})
-        self._posterior_array(evidence)
+        self.posterior_vector(evidence)
         findings = [n for n, spec in self.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
-        pathological = self._category[list(self.etiologies)].to_numpy() == "pathological"
-        table = rank_tests(self._engine, self.priors, evidence, findings, pathological)
-        if by == "category":
-            table = table.sort_values(["info_gain_category", "node"], ascending=[False, True], kind="stable")
-            table = table.reset_index(drop=True)
-        return table.head(top) if top is not None else table
+        import pandas as pd
+
+        pathological = np.array([self._category[e] == "pathological" for e in self.etiologies])
+        records = rank_tests(self.inference, self.priors, evidence, findings, pathological, by=by)
+        return pd.DataFrame(records[:top] if top is not None else records, columns=list(TEST_COLUMNS))
+
+    # -- cohorts ---------------------------------------------------------------------------------
+    def posterior_batch(
+        self,
+        cases: pd.DataFrame,
+        *,
+        passthrough: Sequence[str] = (),
+        on_impossible: Literal["raise", "nan"] = "raise",
+    ) -> pd.DataFrame:
+        """Posteriors for a table of cases, vectorised (see :func:`fasciculation_dx.batch.posterior_batch`).
+
+        Parameters
+        ----------
+        cases
+            One row per case; columns named after evidence nodes (empty = unobserved), and optionally
+            ``case_id``, ``setting`` and ``etiology``.
+        passthrough
+            Other columns to copy to the output.
+        on_impossible
+            ``"raise"`` (default) or ``"nan"`` for rows whose evidence has probability zero.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same index as ``cases``: the etiology posteriors, ``p_benign`` and ``p_pathological``.
+
+        Raises
+        ------
+        EvidenceError
+            Listing every invalid cell with its row and column.
+        """
+        from .batch import posterior_batch
+
+        return posterior_batch(self.inference, self.priors, cases, passthrough=passthrough, on_impossible=on_impossible)
+
+    def posterior_dask(self, ddf, *, passthrough: Sequence[str] = (), on_impossible: Literal["raise", "nan"] = "raise"):
+        """The same as :meth:`posterior_batch` on a Dask DataFrame, partition by partition."""
+        from .distributed import posterior_dask
+
+        return posterior_dask(self, ddf, passthrough=passthrough, on_impossible=on_impossible)
+
+    def score_file(self, input, output, chunksize: int = 100_000, **kwargs) -> int:
+        """Score a CSV or Parquet file in chunks and write the posteriors atomically.
+
+        See :func:`fasciculation_dx.scoring.score_file`; returns the number of cases scored.
+        """
+        from .scoring import score_file
+
+        return score_file(self, input, output, chunksize=chunksize, **kwargs)
+
+    # -- research ---------------------------------------------------------------------------------
+    def calibrate(self, cases, *, out=None, overwrite: bool = False, max_iter: int = 200, tol: float = 1e-6):
+        """Update the priors from a case table by Bayesian estimation (EM for missing findings).
+
+        See :func:`fasciculation_dx.calibration.calibrate`; the result holds the new priors, a
+        report of what moved, and (with ``out``) the directory written. The shipped priors are
+        never overwritten.
+        """
+        from .calibration import calibrate
+
+        return calibrate(
+            cases, self.priors, setting=self.setting, out=out, overwrite=overwrite, max_iter=max_iter, tol=tol
+        )
+
+    def evaluate(self, cases):
+        """Score a case table with a known etiology column: accuracy, log loss, Brier, AUC, calibration.
+
+        See :func:`fasciculation_dx.evaluate.evaluate`.
+        """
+        from .evaluate import evaluate
+
+        return evaluate(cases, self.priors, setting=self.setting)

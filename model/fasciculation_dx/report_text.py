@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DISCLAIMER", "format_query"]
-
-DISCLAIMER = (
-    "These probabilities support clinical judgement; they are not a diagnosis. "
-    "The model knows only the findings entered."
-)
+__all__ = ["format_query"]
 
 
 def _pct(p: float) -> str:
@@ -25,7 +20,7 @@ def _woe(value: float | None) -> str:
 
 
 def format_query(result: dict) -> str:
-    """Format the output of :func:`fasciculation_dx.cli.query_result` as a readable report."""
+    """Format the output of :func:`fasciculation_dx.query.query_result` as a readable report."""
     lines = []
     evidence = result["evidence"]
     given = ", ".join(f"{k}={v}" for k, v in evidence.items()) or "no findings entered"

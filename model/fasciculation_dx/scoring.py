@@ -33,7 +33,7 @@ import pandas as pd
 from .batch import ALLOWED_COLUMNS, BatchScorer, CaseProblem, CaseTableError, ImpossibleCasesError
 from .errors import FasciculationDxError
 
-__all__ = ["ScoreFileError", "score_file", "add_score_parser", "run_score", "DEFAULT_CHUNKSIZE"]
+__all__ = ["ScoreFileError", "score_file", "DEFAULT_CHUNKSIZE"]
 
 DEFAULT_CHUNKSIZE = 100_000
 """Rows read, scored and written at a time (about 100 MB of working memory)."""
@@ -199,7 +199,7 @@ def score_file(
         raise ScoreFileError(f"on_impossible must be 'raise' or 'nan'. Got {on_impossible!r} instead")
     if not dst.parent.is_dir():
         raise ScoreFileError(f"the output's directory '{dst.parent}' does not exist")
-    scorer = BatchScorer.for_engine(getattr(model, "_engine", model), getattr(model, "priors", None))
+    scorer = BatchScorer.for_engine(getattr(model, "inference", model), getattr(model, "priors", None))
     if progress is None:
         progress = sys.stderr.isatty()
     bar = _progress_bar(_count_rows(src, in_fmt)) if progress else contextlib.nullcontext()
@@ -275,54 +275,3 @@ def _progress_bar(total: int | None):
 
 
 # -- command line ----------------------------------------------------------------------------------
-def add_score_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``score`` subcommand to the ``fasciculation-dx`` parser.
-
-    Parameters
-    ----------
-    subparsers
-        The object returned by ``parser.add_subparsers()``.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The subcommand's parser; its ``handler`` default is :func:`run_score`.
-    """
-    from .priors import DEFAULT_SETTING
-
-    p = subparsers.add_parser(
-        "score", help="score a CSV or Parquet file of cases (streamed; any size)",
-        description="Score every case (row) of a CSV or Parquet file and write one row of "
-                    "posteriors per case. Columns named after evidence nodes are findings (empty = "
-                    "unobserved); case_id, setting and etiology are copied to the output. The output "
-                    "is written atomically and never overwrites the input.")
-    p.add_argument("input", type=Path, help="cases file (.csv or .parquet)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="posteriors file to write (.csv or .parquet)")
-    p.add_argument("--priors", metavar="DIR", type=Path, default=None,
-                   help="priors directory (default: the shipped priors)")
-    p.add_argument("--setting", default=DEFAULT_SETTING,
-                   help="care setting: primary_care (default) or neuromuscular_clinic")
-    p.add_argument("--chunksize", type=int, default=DEFAULT_CHUNKSIZE, metavar="N",
-                   help=f"rows scored at a time (default {DEFAULT_CHUNKSIZE:,})")
-    p.add_argument("--keep", action="append", default=[], metavar="COLUMN",
-                   help="another non-evidence column to copy to the output (repeatable)")
-    p.add_argument("--impossible", choices=("error", "nan"), default="error",
-                   help="rows whose evidence has probability zero: an error (default) or NaN")
-    p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    p.set_defaults(handler=run_score)
-    return p
-
-
-def run_score(args: argparse.Namespace) -> int:
-    """Run ``fasciculation-dx score``; returns the exit status (errors propagate to ``cli.main``)."""
-    from .loader import load_priors
-    from .model import Model
-    from .paths import shipped_priors_dir
-
-    priors = load_priors(args.priors if args.priors is not None else shipped_priors_dir())
-    model = Model(priors, args.setting)
-    n = score_file(model, args.input, args.output, chunksize=args.chunksize, keep=args.keep,
-                   on_impossible="nan" if args.impossible == "nan" else "raise",
-                   progress=False if args.no_progress else None)
-    print(f"scored {n:,} case{'s' if n != 1 else ''} from {args.input} into {args.output}", file=sys.stderr)
-    return 0

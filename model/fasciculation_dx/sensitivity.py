@@ -83,7 +83,7 @@ FD_STEP = 1e-6
 
 # -- small helpers ---------------------------------------------------------------------------------
 def _engine_of(model) -> CompiledEngine:
-    engine = getattr(model, "_engine", None)
+    engine = getattr(model, "inference", None)
     if isinstance(engine, CompiledEngine):
         return engine
     return CompiledEngine(model.priors, model.setting)

@@ -5,19 +5,29 @@ Start it with ``fasciculation-dx serve`` or, from Python::
     from fasciculation_dx.web import serve
     serve()  # http://127.0.0.1:8765/
 
-The page supports clinical judgement; it does not replace it.
+The page supports clinical judgement; it does not replace it. The server and its model are imported
+on first use, so the command line can describe ``serve`` without loading them.
 """
 
-from .server import DEFAULT_HOST, DEFAULT_PORT, make_server, serve, start_in_thread
-from .service import DiagnosisService, RequestError, posterior_interval_or_none
+from importlib import import_module
 
-__all__ = [
-    "DEFAULT_HOST",
-    "DEFAULT_PORT",
-    "DiagnosisService",
-    "RequestError",
-    "make_server",
-    "posterior_interval_or_none",
-    "serve",
-    "start_in_thread",
-]
+DEFAULT_HOST = "127.0.0.1"
+"""Listen on this computer only."""
+DEFAULT_PORT = 8765
+
+_LAZY = {
+    "make_server": "server",
+    "serve": "server",
+    "start_in_thread": "server",
+    "DiagnosisService": "service",
+    "RequestError": "service",
+    "posterior_interval_or_none": "service",
+}
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

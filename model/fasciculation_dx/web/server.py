@@ -29,14 +29,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..priors import DEFAULT_SETTING, Priors
+from . import DEFAULT_HOST, DEFAULT_PORT
 from .service import DiagnosisService, RequestError
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "make_server", "serve", "start_in_thread"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 MAX_BODY = 64 * 1024
 
 STATIC_FILES = {
