@@ -24,8 +24,12 @@ FAST = {"draws": 200, "thresholds": 1, "top": 8}
 def built(tmp_path_factory):
     first = tmp_path_factory.mktemp("reports_a")
     second = tmp_path_factory.mktemp("reports_b")
-    files_a = report.build_reports(first, seed=0, **FAST)
-    files_b = report.build_reports(second, seed=0, **FAST)
+    commit = report.git_commit()
+    # other work may commit to this checkout between the two builds; the stamp must not race
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report, "git_commit", lambda directory=None: commit)
+        files_a = report.build_reports(first, seed=0, **FAST)
+        files_b = report.build_reports(second, seed=0, **FAST)
     return first, second, files_a, files_b
 
 

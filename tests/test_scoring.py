@@ -13,7 +13,8 @@ import pytest
 
 import fasciculation_dx as fdx
 from fasciculation_dx.batch import CaseTableError, ImpossibleCasesError, posterior_batch
-from fasciculation_dx.scoring import ScoreFileError, add_score_parser, run_score, score_file
+from fasciculation_dx.cli_score import add_score_parser, run_score
+from fasciculation_dx.scoring import ScoreFileError, score_file
 
 DATA = Path(__file__).parent / "data"
 
@@ -191,7 +192,6 @@ def test_cli_handler(model, tmp_path, capsys):
     add_score_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["score", str(src), "-o", str(dst), "--setting", "neuromuscular_clinic",
                               "--chunksize", "7"])
-    assert args.handler is run_score
     assert run_score(args) == 0
     assert "scored 50 cases" in capsys.readouterr().err
     clinic = fdx.load_model(setting="neuromuscular_clinic")

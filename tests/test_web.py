@@ -14,7 +14,7 @@ import pytest
 
 import fasciculation_dx as fdx
 from fasciculation_dx.cli_tools import add_serve_parser
-from fasciculation_dx.report_text import DISCLAIMER
+from fasciculation_dx.query import DISCLAIMER
 from fasciculation_dx.web import (
     DiagnosisService,
     RequestError,
