@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from importlib import import_module
 import json
-import math
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 
-from .errors import EvidenceError, FasciculationDxError, PriorsError
+from .errors import FasciculationDxError, PriorsError
 from .evidence import parse_assignments
 from .loader import load_priors, validate_priors
 from .model import Model

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -283,7 +282,7 @@ class Model:
         return posterior_batch(self.inference, self.priors, cases, passthrough=passthrough, on_impossible=on_impossible)
 
     def posterior_dask(self, ddf, *, passthrough: Sequence[str] = (), on_impossible: Literal["raise", "nan"] = "raise"):
-        """The same as :meth:`posterior_batch` on a Dask DataFrame, partition by partition."""
+        """Compute :meth:`posterior_batch` on a Dask DataFrame, partition by partition."""
         from .distributed import posterior_dask
 
         return posterior_dask(self, ddf, passthrough=passthrough, on_impossible=on_impossible)

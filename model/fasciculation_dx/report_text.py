@@ -56,9 +56,8 @@ def format_query(result: dict) -> str:
         lines.append(f"and against the runner-up, {runner}:")
         lines.append(f"  {'finding':40} {'vs rest':>9} {'vs runner-up':>13}")
         for row in result["explanation"]:
-            lines.append(
-                f"  {row['node'] + '=' + row['state']:40} {_woe(row['woe_vs_rest']):>9} {_woe(row['woe_vs_runner_up']):>13}"
-            )
+            finding = f"{row['node']}={row['state']}"
+            lines.append(f"  {finding:40} {_woe(row['woe_vs_rest']):>9} {_woe(row['woe_vs_runner_up']):>13}")
     if result["next_tests"]:
         lines.append("")
         lines.append("Most informative next findings (expected information gain, bits):")

@@ -18,7 +18,6 @@ scores each chunk with :func:`fasciculation_dx.batch.posterior_batch` and writes
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys

@@ -16,13 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..query import DISCLAIMER, query_result
-from ..query import json_safe as _json_safe
 from ..errors import EvidenceError, FasciculationDxError, ImpossibleEvidenceError
 from ..loader import load_priors
 from ..model import Model
 from ..paths import shipped_priors_dir
 from ..priors import DEFAULT_SETTING, Priors
+from ..query import DISCLAIMER, query_result
+from ..query import json_safe as _json_safe
 
 __all__ = ["PANEL_GROUPS", "RequestError", "DiagnosisService", "posterior_interval_or_none"]
 
