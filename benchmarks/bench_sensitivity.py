@@ -76,13 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load_model: {time.perf_counter() - t0:.2f} s; {len(model.priors.parameters())} parameters; "
           f"setting {args.setting}")
     monte_carlo(model, dict(SCENARIOS[0].evidence), draws=200, seed=0)  # warm-up (imports, caches)
-    header = f"{'scenario':30} {'screen all (s)':>15} {'cpu':>6}  {f'MC {args.draws} draws (s)':>20} {'cpu':>6}  P(path.) [90% CI]"
+    mc = f"MC {args.draws} draws (s)"
+    header = f"{'scenario':30} {'screen all (s)':>15} {'cpu':>6}  {mc:>20} {'cpu':>6}  P(path.) [90% CI]"
     print(header)
     print("-" * len(header))
     for scenario in SCENARIOS:
         evidence = dict(scenario.evidence)
-        s_wall, s_cpu, table = best_of(args.repeat, lambda: screen(model, evidence))
-        m_wall, m_cpu, result = best_of(args.repeat, lambda: monte_carlo(model, evidence, draws=args.draws, seed=0))
+        s_wall, s_cpu, table = best_of(args.repeat, lambda e=evidence: screen(model, e))
+        m_wall, m_cpu, result = best_of(args.repeat, lambda e=evidence: monte_carlo(model, e, draws=args.draws, seed=0))
         cat = result.interval(0.9, by="category").loc["pathological"]
         print(f"{scenario.name:30} {s_wall:15.2f} {s_cpu:6.2f}  {m_wall:20.2f} {m_cpu:6.2f}  "
               f"{cat['probability']:.3f} [{cat['lower']:.3f}, {cat['upper']:.3f}]  ({len(table)} parameters)")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import fasciculation_dx as fdx
+from fasciculation_dx.scenarios import DEMO_PATIENTS
 from fasciculation_dx import cli
 
 DISCLAIMER = "These probabilities support clinical judgement; they are not a diagnosis."
@@ -206,13 +207,13 @@ def test_demo_runs(capsys):
     code, out, err = run(capsys, "demo")
     assert code == 0
     assert "Traceback" not in err
-    assert out.count(DISCLAIMER) == len(cli.EXAMPLES)
-    for title in cli.EXAMPLES:
-        assert f"== {title}" in out
+    assert out.count(DISCLAIMER) == len(DEMO_PATIENTS)
+    for patient in DEMO_PATIENTS:
+        assert f"== {patient.title}" in out
 
 
 def test_demo_examples_are_valid_evidence(model):
-    for evidence in cli.EXAMPLES.values():
+    for evidence in (dict(p.evidence) for p in DEMO_PATIENTS):
         post = model.posterior(evidence)
         assert math.isclose(post.sum(), 1.0, abs_tol=1e-9)
 

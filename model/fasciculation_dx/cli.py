@@ -9,51 +9,16 @@ from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
+from .cli_args import add_priors_option, add_setting_option, load_priors_option
 from .errors import FasciculationDxError, PriorsError
 from .evidence import parse_assignments
-from .loader import load_priors, validate_priors
+from .loader import validate_priors
 from .model import Model
 from .paths import shipped_priors_dir
-from .priors import DEFAULT_SETTING
 from .query import DISCLAIMER, json_safe, query_result
 from .report_text import format_query
 
 __all__ = ["main", "build_parser"]
-
-EXAMPLES = {
-    "worried young adult, caffeine and stress, normal examination and EMG with fasciculation potentials only": {
-        "age_group": "under_40",
-        "caffeine": "yes",
-        "stress_anxiety": "yes",
-        "weakness": "no",
-        "atrophy": "no",
-        "umn_signs": "no",
-        "emg_fasciculation_potentials": "present",
-        "emg_fibrillations": "absent",
-        "emg_chronic_neurogenic": "absent",
-    },
-    "65-year-old man with weakness, wasting, brisk reflexes and denervation on EMG": {
-        "age_group": "65_plus",
-        "sex": "male",
-        "weakness": "yes",
-        "atrophy": "yes",
-        "umn_signs": "yes",
-        "emg_fibrillations": "present",
-        "emg_chronic_neurogenic": "present",
-    },
-    "man with tongue fasciculations, gynecomastia, dysarthria and abnormal sensory conduction": {
-        "sex": "male",
-        "tongue_fasciculations": "yes",
-        "gynecomastia": "yes",
-        "bulbar_symptoms": "yes",
-        "ncs_sensory_abnormal": "yes",
-    },
-    "cramps, perioral tingling and carpopedal spasm with a low calcium": {
-        "cramps": "yes",
-        "tetany_or_paresthesia": "yes",
-        "calcium": "low",
-    },
-}
 
 EPILOG = f"""\
 examples:
@@ -73,6 +38,7 @@ EXTENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli_tools", ("serve", "export")),
     ("cli_score", ("score",)),
     ("cli_research", ("simulate", "calibrate", "evaluate")),
+    ("cli_report", ("report",)),
 )
 
 
@@ -88,12 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--priors", metavar="DIR", type=Path, default=None, help="priors directory (default: the shipped priors)"
-        )
-        p.add_argument(
-            "--setting", default=DEFAULT_SETTING, help="care setting: primary_care (default) or neuromuscular_clinic"
-        )
+        add_priors_option(p)
+        add_setting_option(p)
         p.add_argument(
             "--engine",
             choices=("compiled", "pgmpy"),
@@ -135,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     n = sub.add_parser("nodes", help="list the findings that can be entered, with their states")
-    n.add_argument("--priors", metavar="DIR", type=Path, default=None)
+    add_priors_option(n)
 
     d = sub.add_parser("demo", help="rank the causes for a few example patients")
     common(d)
@@ -146,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model(args) -> Model:
-    priors = load_priors(args.priors if args.priors is not None else shipped_priors_dir())
-    return Model(priors, args.setting, engine=args.engine)
+    return Model(load_priors_option(args.priors), args.setting, engine=args.engine)
 
 
 def _query(args) -> int:
@@ -175,7 +136,7 @@ def _validate(args) -> int:
 
 
 def _nodes(args) -> int:
-    priors = load_priors(args.priors if args.priors is not None else shipped_priors_dir())
+    priors = load_priors_option(args.priors)
     for name, node in priors.nodes.items():
         if node.layer in ("context", "trigger", "finding"):
             print(f"{name:34} {'|'.join(node.states):32} {node.description}")
@@ -184,9 +145,11 @@ def _nodes(args) -> int:
 
 def _demo(args) -> int:
     model = _model(args)
-    for title, evidence in EXAMPLES.items():
-        print(f"== {title}")
-        print(format_query(query_result(model, evidence, top=5)))
+    from .scenarios import DEMO_PATIENTS
+
+    for patient in DEMO_PATIENTS:
+        print(f"== {patient.title}")
+        print(format_query(query_result(model, dict(patient.evidence), top=5)))
         print()
     return 0
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .cli_args import add_priors_option
+
 __all__ = ["add_report_parser", "run_report"]
 
 
@@ -51,8 +53,7 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", type=Path, default=Path("reports"),
                    help="output directory (default: reports)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
-    p.add_argument("--priors", metavar="DIR", type=Path, default=None,
-                   help="priors directory (default: the shipped priors)")
+    add_priors_option(p)
     p.add_argument("--draws", type=_positive, default=2000, metavar="N",
                    help="Monte Carlo draws per scenario (default 2000)")
     return p

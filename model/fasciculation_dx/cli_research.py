@@ -14,10 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .cli_args import add_priors_option, add_setting_option, load_priors_option
 from .errors import FasciculationDxError, PriorsError
 from .loader import load_priors
-from .paths import shipped_priors_dir
-from .priors import DEFAULT_SETTING
 
 __all__ = [
     "add_calibrate_parser",
@@ -30,19 +29,12 @@ __all__ = [
 ]
 
 
-def _priors(directory: Path | None):
-    return load_priors(directory if directory is not None else shipped_priors_dir())
+_priors = load_priors_option
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--priors", metavar="DIR", type=Path, default=None, help="priors directory (default: the shipped priors)"
-    )
-    p.add_argument(
-        "--setting",
-        default=DEFAULT_SETTING,
-        help="care setting of cases without a 'setting' value (default primary_care)",
-    )
+    add_priors_option(p)
+    add_setting_option(p, help="care setting of cases without a 'setting' value (default primary_care)")
 
 
 # -- calibrate ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .priors import DEFAULT_SETTING
+from .cli_args import add_priors_option, add_setting_option, load_priors_option
 
 __all__ = ["add_score_parser", "run_score"]
 
@@ -36,12 +36,8 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     p.add_argument("input", type=Path, help="cases file (.csv or .parquet)")
     p.add_argument("-o", "--output", type=Path, required=True, help="posteriors file to write (.csv or .parquet)")
-    p.add_argument(
-        "--priors", metavar="DIR", type=Path, default=None, help="priors directory (default: the shipped priors)"
-    )
-    p.add_argument(
-        "--setting", default=DEFAULT_SETTING, help="care setting: primary_care (default) or neuromuscular_clinic"
-    )
+    add_priors_option(p)
+    add_setting_option(p)
     p.add_argument(
         "--chunksize", type=int, default=CHUNKSIZE, metavar="N", help=f"rows scored at a time (default {CHUNKSIZE:,})"
     )
@@ -64,13 +60,10 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 def run_score(args: argparse.Namespace) -> int:
     """Run ``fasciculation-dx score``; returns the exit status (errors propagate to ``cli.main``)."""
-    from .loader import load_priors
     from .model import Model
-    from .paths import shipped_priors_dir
     from .scoring import score_file
 
-    priors = load_priors(args.priors if args.priors is not None else shipped_priors_dir())
-    model = Model(priors, args.setting)
+    model = Model(load_priors_option(args.priors), args.setting)
     n = score_file(
         model,
         args.input,

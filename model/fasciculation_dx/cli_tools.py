@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .priors import DEFAULT_SETTING
+from .cli_args import add_priors_option, add_setting_option
 
 __all__ = ["add_serve_parser", "run_serve", "add_export_parser", "run_export"]
 
@@ -32,12 +32,8 @@ def _port(text: str) -> int:
 
 
 def _priors_and_setting(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--priors", metavar="DIR", type=Path, default=None, help="priors directory (default: the shipped priors)"
-    )
-    parser.add_argument(
-        "--setting", default=DEFAULT_SETTING, help="care setting: primary_care (default) or neuromuscular_clinic"
-    )
+    add_priors_option(parser)
+    add_setting_option(parser)
 
 
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:

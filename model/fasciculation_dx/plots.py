@@ -92,22 +92,39 @@ def sensitivity_curve(fn: SensitivityFunction, ax=None, points: int = 201, title
 
 
 def interval_plot(table: pd.DataFrame, top: int = 10, ax=None, title: str | None = None):
-    """Point posteriors with credible intervals (see :func:`~fasciculation_dx.uncertainty.posterior_interval`).
+    """Point posteriors with their credible intervals, one row per etiology (or category).
+
+    The interval is drawn as a line and the point separately, because for rare etiologies the
+    point can lie outside its equal-tailed interval (most draws far below it, a few far above).
+
+    Parameters
+    ----------
+    table
+        The output of :func:`fasciculation_dx.uncertainty.posterior_interval` (or
+        ``MonteCarloResult.interval``).
+    top
+        How many rows to show (the table's first rows).
+    ax
+        Axes to draw on; a new figure when omitted.
+    title
+        The title.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
     rows = table.head(top).iloc[::-1]
-    ax = _axes(ax, (7, 0.35 * len(rows) + 1.5))
+    ax = _axes(ax, (7.5, 0.35 * len(rows) + 1.6))
     y = np.arange(len(rows))
-    ax.errorbar(rows["probability"], y,
-                xerr=[rows["probability"] - rows["lower"], rows["upper"] - rows["probability"]],
-                fmt="o", color="#4c72b0", ecolor="#888888", capsize=3)
-    ax.set_yticks(y, list(rows.index), fontsize=8)
+    ax.hlines(y, rows["lower"], rows["upper"], color="#888888", linewidth=2.2, label="credible interval")
+    if "mean" in rows:
+        ax.plot(rows["mean"], y, "|", color="#333333", markersize=9, label="mean of the draws")
+    ax.plot(rows["probability"], y, "o", color="#4c72b0", label="point estimate")
+    ax.set_yticks(y, [str(i) for i in rows.index], fontsize=8)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("posterior probability (point, with credible interval)")
-    ax.set_title(title or "Posterior with credible intervals")
+    ax.set_xlabel("posterior probability")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title or "Posterior with credible intervals", fontsize=10)
     return ax
 
 

@@ -45,11 +45,12 @@ from .errors import FasciculationDxError
 from .loader import load_priors
 from .model import Model
 from .paths import shipped_priors_dir
+from .plots import interval_plot
 from .priors import LAYERS, Priors
 from .query import DISCLAIMER
 from .scenarios import SCENARIOS, Scenario
 
-__all__ = ["build_reports", "provenance", "priors_hashes", "git_commit", "draw_structure", "draw_intervals",
+__all__ = ["build_reports", "provenance", "priors_hashes", "git_commit", "draw_structure",
            "REPORT_FILES"]
 
 REPORT_FILES = ("README.md", "model_card.md", "sensitivity.md", "clinical_cases.md", "provenance.json")
@@ -307,44 +308,6 @@ def draw_structure(priors: Priors, ax=None):
     return ax
 
 
-def draw_intervals(table: pd.DataFrame, top: int = 10, ax=None, title: str | None = None):
-    """Point posteriors with their credible intervals, one row per etiology (or category).
-
-    Unlike a symmetric error bar this also draws a point that lies outside its equal-tailed
-    interval, which happens for rare etiologies whose posterior draws are strongly skewed (most
-    draws far below the point value, a few far above).
-
-    Parameters
-    ----------
-    table
-        The output of :func:`fasciculation_dx.uncertainty.posterior_interval` (or
-        ``MonteCarloResult.interval``).
-    top
-        How many rows to show (the table's first rows).
-    ax
-        Axes to draw on; a new figure when omitted.
-    title
-        The title.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    rows = table.head(top).iloc[::-1]
-    if ax is None:
-        ax = _figure((7.5, 0.35 * len(rows) + 1.6)).add_subplot()
-    y = np.arange(len(rows))
-    ax.hlines(y, rows["lower"], rows["upper"], color="#888888", linewidth=2.2, label="credible interval")
-    ax.plot(rows["mean"], y, "|", color="#333333", markersize=9, label="mean of the draws")
-    ax.plot(rows["probability"], y, "o", color="#4c72b0", label="point estimate")
-    ax.set_yticks(y, [str(i) for i in rows.index], fontsize=8)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("posterior probability")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(title or "Posterior with credible intervals", fontsize=10)
-    return ax
-
-
 # -- model card -----------------------------------------------------------------------------------
 def _parameters_frame(priors: Priors) -> pd.DataFrame:
     records = []
@@ -490,7 +453,7 @@ def _scenario_section(scenario: Scenario, models: Mapping[str, Model], out: Path
     result = monte_carlo(model, evidence, draws=draws, seed=seed)
     etio = result.interval(0.9)
     cat = result.interval(0.9, by="category")
-    ax = draw_intervals(etio, top=10, ax=_figure((7.5, 5)).add_subplot(),
+    ax = interval_plot(etio, top=10, ax=_figure((7.5, 5)).add_subplot(),
                        title=f"{scenario.title}: 90% credible intervals")
     written += _save(ax.figure, out / "figures" / f"{name}_intervals")
     frame = pd.concat([etio.assign(level="etiology"), cat.assign(level="category")])

@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from .errors import EvidenceError
 
-__all__ = ["Scenario", "SCENARIOS", "get_scenario", "scenario_names"]
+__all__ = ["Scenario", "SCENARIOS", "DEMO_PATIENTS", "get_scenario", "scenario_names"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,44 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 """The named scenarios, in the order the notebooks and reports present them."""
+
+DEMO_PATIENTS: tuple[Scenario, ...] = (
+    *SCENARIOS,
+    Scenario(
+        name="older_man_with_denervation",
+        title="A 67-year-old man with weakness, wasting, brisk reflexes and denervation on EMG",
+        description="Weakness and wasting with upper-motor-neuron signs, fibrillations and chronic "
+        "neurogenic change: the picture the source article calls pathological.",
+        evidence={
+            "age_group": "65_plus",
+            "sex": "male",
+            "weakness": "yes",
+            "atrophy": "yes",
+            "umn_signs": "yes",
+            "emg_fibrillations": "present",
+            "emg_chronic_neurogenic": "present",
+        },
+    ),
+    Scenario(
+        name="man_with_tongue_fasciculations_and_gynecomastia",
+        title="A man with tongue fasciculations, gynecomastia, dysarthria and abnormal sensory conduction",
+        description="Bulbar lower-motor-neuron signs with gynecomastia and a sensory neuronopathy.",
+        evidence={
+            "sex": "male",
+            "tongue_fasciculations": "yes",
+            "gynecomastia": "yes",
+            "bulbar_symptoms": "yes",
+            "ncs_sensory_abnormal": "yes",
+        },
+    ),
+    Scenario(
+        name="tetany_with_low_calcium",
+        title="Cramps, perioral tingling and carpopedal spasm with a low calcium",
+        description="Neuromuscular irritability with a calcium in the symptomatic range.",
+        evidence={"cramps": "yes", "tetany_or_paresthesia": "yes", "calcium": "low"},
+    ),
+)
+"""The example patients of ``fasciculation-dx demo``: the named scenarios and a few more."""
 
 _BY_NAME = {s.name: s for s in SCENARIOS}
 
