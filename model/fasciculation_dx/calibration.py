@@ -76,6 +76,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from . import errors
 from .cases import Cases, read_cases
 from .compiled import CompiledEngine
 from .errors import EvidenceError, FasciculationDxError
@@ -112,7 +113,7 @@ class CalibrationError(FasciculationDxError):
     """Calibration cannot proceed (e.g. no usable cases)."""
 
 
-class OutputExistsError(CalibrationError, FileExistsError):
+class OutputExistsError(CalibrationError, errors.OutputExistsError):
     """The output directory is the shipped priors, or exists and ``overwrite`` was not given."""
 
 

@@ -96,6 +96,84 @@ class CompiledEngine:
         self.root_joint = joint
         self._state_index = {n: {s: i for i, s in enumerate(spec.states)} for n, spec in nodes.items()}
         self._no_root_factor: np.ndarray | None = None
+        self._compile_fast_path()
+
+    def _compile_fast_path(self) -> None:
+        """Arrays for :meth:`joint`: root patterns and independent mechanism components.
+
+        Roots: the roots are split into two groups; for every observation pattern of a group (each
+        root unobserved or at one state) an indicator vector over the group's configurations is
+        precomputed, so the root factor is two small matrix-vector products.
+
+        Mechanisms: mechanisms that never share a finding are independent given the etiology, so
+        the sum over mechanism configurations factorises over connected components (linked by the
+        findings they share); each component contributes ``P(k_c | e) @ likelihood_c``.
+        """
+        nodes = self.priors.nodes
+        n_e = self.root_joint.shape[0]
+        cards = [len(nodes[r].states) for r in self.roots]
+        split = 0
+        total = int(np.prod([c + 1 for c in cards])) if cards else 1
+        size = 1
+        while split < len(cards) and size * (cards[split] + 1) <= max(np.sqrt(total), 1):
+            size *= cards[split] + 1
+            split += 1
+        self._root_groups = (self.roots[:split], self.roots[split:])
+        self._root_patterns = tuple(_pattern_indicators([len(nodes[r].states) for r in g]) for g in self._root_groups)
+        size_a = int(np.prod([len(nodes[r].states) for r in self._root_groups[0]]))
+        # for every pattern of the first group, the joint already summed over that group: (P_a, n_e, K_b)
+        root_matrix = self.root_joint.reshape(n_e, size_a, -1)
+        self._root_by_pattern = np.ascontiguousarray(np.einsum("eab,pa->peb", root_matrix, self._root_patterns[0]))
+        # connected components of the mechanisms, linked by the findings they share
+        parent = list(range(len(self.mechanisms)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        index = {m: i for i, m in enumerate(self.mechanisms)}
+        for name in self.via_mechanisms:
+            members = [index[p] for p in nodes[name].parents]
+            for other in members[1:]:
+                parent[find(other)] = find(members[0])
+        groups: dict[int, list[int]] = {}
+        for i in range(len(self.mechanisms)):
+            groups.setdefault(find(i), []).append(i)
+        self._components = []
+        for members in groups.values():
+            names = [self.mechanisms[i] for i in sorted(members)]
+            configs = np.array(list(itertools.product(*[range(len(nodes[m].states)) for m in names])), dtype=np.intp)
+            pm = np.ones((n_e, len(configs)))
+            for j, m in enumerate(names):
+                pm *= cpt_array(self.priors, m)[configs[:, j], :].T
+            self._components.append((set(names), pm))
+        # every (finding, state) likelihood row, stacked: direct rows over etiologies, and per component
+        # rows over that component's configurations; a query gathers its rows and multiplies once
+        self._row_of: dict[str, tuple[int, list[int]]] = {}
+        direct_rows: list[np.ndarray] = []
+        for name, table in self.direct.items():
+            self._row_of[name] = (-1, list(range(len(direct_rows), len(direct_rows) + len(table))))
+            direct_rows.extend(table)
+        component_rows: list[list[np.ndarray]] = [[] for _ in self._components]
+        for name in self.via_mechanisms:
+            parents = nodes[name].parents
+            c = next(i for i, (members, _) in enumerate(self._components) if parents[0] in members)
+            members = sorted(self._components[c][0], key=self.mechanisms.index)
+            configs = np.array(list(itertools.product(*[range(len(nodes[m].states)) for m in members])), dtype=np.intp)
+            table = cpt_array(self.priors, name)[(slice(None), *configs[:, [members.index(p) for p in parents]].T)]
+            self._row_of[name] = (c, list(range(len(component_rows[c]), len(component_rows[c]) + len(table))))
+            component_rows[c].extend(table)
+        self._direct_rows = np.array(direct_rows).reshape(-1, n_e)
+        self._component_rows = [np.array(rows).reshape(len(rows), -1) for rows in component_rows]
+        self._root_position = {
+            r: (g, i) for g, group in enumerate(self._root_groups) for i, r in enumerate(group)
+        }
+        self._root_radix = tuple(
+            [int(np.prod([len(nodes[r].states) + 1 for r in group[i + 1 :]])) for i in range(len(group))]
+            for group in self._root_groups
+        )
 
     # -- the pieces of a query --------------------------------------------------------------------
     def _root_factor(self, evidence: Mapping[str, str]) -> np.ndarray:
@@ -124,8 +202,24 @@ class CompiledEngine:
 
     def joint(self, evidence: Mapping[str, str]) -> np.ndarray:
         """``P(etiology, evidence)`` (unnormalised posterior) in etiology order."""
-        direct, mech = self._likelihoods(evidence)
-        return self._root_factor(evidence) * direct * (self.mechanism_given_etiology @ mech)
+        pattern = [0, 0]
+        direct: list[int] = []
+        by_component: list[list[int]] = [[] for _ in self._components]
+        for node, state in evidence.items():
+            entry = self._row_of.get(node)
+            if entry is not None:
+                c, rows = entry
+                (direct if c < 0 else by_component[c]).append(rows[self._state_index[node][state]])
+            elif node in self._root_position:
+                g, i = self._root_position[node]
+                pattern[g] += (self._state_index[node][state] + 1) * self._root_radix[g][i]
+        result = self._root_by_pattern[pattern[0]] @ self._root_patterns[1][pattern[1]]
+        if direct:
+            result *= self._direct_rows[direct].prod(axis=0)
+        for rows, table, (_, pm) in zip(by_component, self._component_rows, self._components):
+            if rows:  # a component without observed findings sums to one
+                result *= pm @ table[rows].prod(axis=0)
+        return result
 
     def posterior(self, evidence: Mapping[str, str]) -> np.ndarray:
         """``P(etiology | evidence)``; NaN when the evidence has probability zero."""
@@ -170,3 +264,20 @@ class CompiledEngine:
         if total <= 0:
             return np.full(len(states), np.nan)
         return values / total
+
+
+def _pattern_indicators(cards: list[int]) -> np.ndarray:
+    """Build indicator vectors over a group of roots' configurations, one per observation pattern.
+
+    A pattern gives each root either "unobserved" (digit 0) or a state (digit ``s + 1``), read as a
+    mixed-radix number with the first root most significant; the row is 1 on every configuration
+    consistent with it.
+    """
+    patterns = list(itertools.product(*[range(c + 1) for c in cards]))
+    configs = list(itertools.product(*[range(c) for c in cards]))
+    out = np.zeros((len(patterns), len(configs)))
+    for p, pattern in enumerate(patterns):
+        for k, config in enumerate(configs):
+            if all(d == 0 or d - 1 == x for d, x in zip(pattern, config)):
+                out[p, k] = 1.0
+    return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ArgumentError",
+    "OutputExistsError",
     "FasciculationDxError",
     "PriorsError",
     "Problem",
@@ -61,3 +63,11 @@ class ImpossibleEvidenceError(EvidenceError):
     def __init__(self, message: str, conflicting: dict[str, str]):
         self.conflicting = dict(conflicting)
         super().__init__(message)
+
+
+class ArgumentError(FasciculationDxError, ValueError):
+    """An argument has a value outside what the function accepts; the message says what is valid."""
+
+
+class OutputExistsError(FasciculationDxError, FileExistsError):
+    """An output file or directory exists (or is protected) and overwriting it was not allowed."""

@@ -32,7 +32,7 @@ from scipy import stats
 
 from .calibration import case_posteriors
 from .cases import Cases, read_cases
-from .errors import EvidenceError
+from .errors import ArgumentError, EvidenceError
 from .loader import load_priors
 from .paths import shipped_priors_dir
 from .priors import DEFAULT_SETTING, Priors
@@ -239,7 +239,7 @@ def reliability_table(evaluation: Evaluation, *, bins: int = 10, kind: str = "et
         predicted = evaluation.cases["p_pathological"].to_numpy(dtype=float)
         observed = evaluation.cases["pathological"].to_numpy(dtype=float)
     else:
-        raise ValueError(f"kind must be 'etiology' or 'pathological'. Got '{kind}' instead")
+        raise ArgumentError(f"kind must be 'etiology' or 'pathological'. Got '{kind}' instead")
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, bins - 1)
     count = np.bincount(which, minlength=bins)

@@ -23,7 +23,7 @@ import os
 import uuid
 from pathlib import Path
 
-from .errors import EvidenceError, FasciculationDxError
+from .errors import EvidenceError, FasciculationDxError, OutputExistsError
 from .loader import load_priors
 from .network import INTERCHANGE_FORMATS, write_network
 from .paths import shipped_priors_dir
@@ -36,10 +36,6 @@ FORMATS: tuple[str, ...] = INTERCHANGE_FORMATS
 
 SUFFIXES: dict[str, str] = {"bif": ".bif", "xmlbif": ".xml", "net": ".net"}
 """The usual file suffix of each format."""
-
-
-class OutputExistsError(FasciculationDxError, FileExistsError):
-    """The output file exists and overwriting it was not allowed."""
 
 
 def export_network(

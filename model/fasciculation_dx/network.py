@@ -14,6 +14,7 @@ from functools import cache
 
 import numpy as np
 
+from .errors import ArgumentError
 from .etiology import etiology_table
 from .priors import ETIOLOGY, Priors
 from .tables import cpt_array
@@ -181,7 +182,7 @@ def _pgmpy_readwrite() -> dict[str, tuple[type, type]]:
 
 def _interchange_format(fmt: str) -> tuple[type, type]:
     if fmt not in INTERCHANGE_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(INTERCHANGE_FORMATS)}. Got '{fmt}' instead")
+        raise ArgumentError(f"format must be one of {', '.join(INTERCHANGE_FORMATS)}. Got '{fmt}' instead")
     return _pgmpy_readwrite()[fmt]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .compiled import CompiledEngine
+from .errors import ArgumentError
 from .evidence import observable_states
 from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
 from .tables import cpt_array, cpt_columns
@@ -79,9 +80,9 @@ def simulate(
     (5, np.True_)
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0. Got {n} instead")
+        raise ArgumentError(f"n must be >= 0. Got {n} instead")
     if not 0.0 <= missing <= 1.0:
-        raise ValueError(f"missing must be a fraction in [0, 1]. Got {missing} instead")
+        raise ArgumentError(f"missing must be a fraction in [0, 1]. Got {missing} instead")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     engine = CompiledEngine(priors, setting)
     nodes = priors.nodes

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import OutputExistsError
 from .priors import ETIOLOGY, HEADERS, VALUE_COLUMNS, Parameter, Priors
 
 __all__ = ["format_number", "write_priors"]
@@ -73,12 +74,12 @@ def write_priors(priors: Priors, directory: str | Path, *, overwrite: bool = Fal
 
     Raises
     ------
-    FileExistsError
-        If ``directory`` exists, is not empty and ``overwrite`` is false.
+    OutputExistsError
+        If ``directory`` exists, is not empty and ``overwrite`` is false (a ``FileExistsError``).
     """
     target = Path(directory)
     if target.exists() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} already exists and is not empty; choose a new folder or pass overwrite=True")
+        raise OutputExistsError(f"{target} already exists and is not empty; choose a new folder or pass overwrite=True")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     (staging / "cpts").mkdir()
