@@ -78,7 +78,8 @@ class CompiledEngine:
                 self.via_mechanisms[name] = table[(slice(None), *configs[:, cols].T)]  # (n_states, K)
             else:
                 raise UnsupportedStructureError(
-                    f"finding '{name}' must have the etiology alone or mechanisms alone as parents")
+                    f"finding '{name}' must have the etiology alone or mechanisms alone as parents"
+                )
         # P(mechanism configuration k | etiology e): (n_e, K)
         n_e = len(priors.etiology_states)
         pm = np.ones((n_e, len(configs)))
@@ -167,13 +168,21 @@ class CompiledEngine:
             component_rows[c].extend(table)
         self._direct_rows = np.array(direct_rows).reshape(-1, n_e)
         self._component_rows = [np.array(rows).reshape(len(rows), -1) for rows in component_rows]
-        self._root_position = {
-            r: (g, i) for g, group in enumerate(self._root_groups) for i, r in enumerate(group)
+        # per finding: (component or -1 for direct, its rows by state index, its state index)
+        self._finding_rows = {
+            name: (
+                c,
+                [(self._direct_rows if c < 0 else self._component_rows[c])[r] for r in rows],
+                self._state_index[name],
+            )
+            for name, (c, rows) in self._row_of.items()
         }
-        self._root_radix = tuple(
-            [int(np.prod([len(nodes[r].states) + 1 for r in group[i + 1 :]])) for i in range(len(group))]
-            for group in self._root_groups
-        )
+        # per root: (group, the weight of its digit in the group's pattern number, its state index)
+        self._root_digit = {
+            r: (g, int(np.prod([len(nodes[x].states) + 1 for x in group[i + 1 :]])), self._state_index[r])
+            for g, group in enumerate(self._root_groups)
+            for i, r in enumerate(group)
+        }
 
     # -- the pieces of a query --------------------------------------------------------------------
     def _root_factor(self, evidence: Mapping[str, str]) -> np.ndarray:
@@ -203,22 +212,28 @@ class CompiledEngine:
     def joint(self, evidence: Mapping[str, str]) -> np.ndarray:
         """``P(etiology, evidence)`` (unnormalised posterior) in etiology order."""
         pattern = [0, 0]
-        direct: list[int] = []
-        by_component: list[list[int]] = [[] for _ in self._components]
+        likes: list[np.ndarray | None] = [None] * len(self._components)
+        direct = []
         for node, state in evidence.items():
-            entry = self._row_of.get(node)
+            entry = self._finding_rows.get(node)
             if entry is not None:
-                c, rows = entry
-                (direct if c < 0 else by_component[c]).append(rows[self._state_index[node][state]])
-            elif node in self._root_position:
-                g, i = self._root_position[node]
-                pattern[g] += (self._state_index[node][state] + 1) * self._root_radix[g][i]
+                c, rows, index = entry
+                row = rows[index[state]]
+                if c < 0:
+                    direct.append(row)
+                elif likes[c] is None:
+                    likes[c] = row.copy()
+                else:
+                    likes[c] *= row
+            elif node in self._root_digit:
+                group, weight, index = self._root_digit[node]
+                pattern[group] += (index[state] + 1) * weight
         result = self._root_by_pattern[pattern[0]] @ self._root_patterns[1][pattern[1]]
-        if direct:
-            result *= self._direct_rows[direct].prod(axis=0)
-        for rows, table, (_, pm) in zip(by_component, self._component_rows, self._components):
-            if rows:  # a component without observed findings sums to one
-                result *= pm @ table[rows].prod(axis=0)
+        for row in direct:
+            result *= row
+        for like, (_, pm) in zip(likes, self._components):
+            if like is not None:  # a component without observed findings sums to one
+                result *= pm @ like
         return result
 
     def posterior(self, evidence: Mapping[str, str]) -> np.ndarray:
@@ -258,8 +273,7 @@ class CompiledEngine:
                 values = self.via_mechanisms[node] @ per_config
             else:
                 i = self.mechanisms.index(node)
-                values = np.array([per_config[self.mechanism_configs[:, i] == s].sum()
-                                   for s in range(len(states))])
+                values = np.array([per_config[self.mechanism_configs[:, i] == s].sum() for s in range(len(states))])
         total = values.sum()
         if total <= 0:
             return np.full(len(states), np.nan)

@@ -2,14 +2,18 @@
 
 Fitting a distribution to each parameter
     Every probability column (the rows of a CPT file with the same parent values, or one
-    setting's base rates) gets a **Dirichlet** distribution (a **Beta** when the column has two
-    states) whose mean is the column's point values ``p``. Its single concentration ``kappa`` is
-    chosen so that each state's marginal, ``Beta(kappa p_i, kappa (1 - p_i))``, has a central 95%
-    interval that approximately spans the row's ``[low, high]``: ``kappa`` minimises
-    ``sum_i (q_2.5%(i) - low_i)^2 + (q_97.5%(i) - high_i)^2`` over a log-spaced grid from 0.5 to
-    10^6 (steps of about 5%). States whose point value is 0 or 1 are **structural** (a logical
-    impossibility or certainty) and stay fixed, so evidence impossible under the point model stays
-    impossible; a column whose rows all have ``low == high`` stays fixed too.
+    setting's base rates) gets a distribution whose mean is the column's point values ``p``.
+    A two-state column is a **Beta** ``Beta(kappa p_1, kappa p_2)``, its concentration ``kappa``
+    chosen so that the central 95% intervals of the states approximately span their rows'
+    ``[low, high]`` (least squares over a log-spaced grid from 0.5 to 10^6, steps of about 5%).
+    A column with more states is a **Dirichlet-type** draw: each state ``i`` draws
+    ``Gamma(kappa_i p_i, 1/kappa_i)`` with its own ``kappa_i`` fitted to its own range the same way,
+    and the draws are normalised. With equal ``kappa_i`` this is exactly ``Dirichlet(kappa p)``;
+    one concentration cannot give a common state (0.25 in [0.1, 0.45]) and a rare one (0.003 in
+    [0.0008, 0.012]) their own ranges, so each state keeps its own. States whose point value is
+    0 or 1 are **structural** (a logical impossibility or certainty) and stay fixed, so evidence
+    impossible under the point model stays impossible; a column whose rows all have
+    ``low == high`` stays fixed too.
 
     A relative risk (``etiology_modifiers.csv``) gets a **lognormal** with median at its value and
     ``sigma = (ln high - ln low) / (2 * 1.96)`` (so ``[low, high]`` is its central 95% interval
