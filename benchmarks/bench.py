@@ -51,11 +51,13 @@ def machine() -> str:
     mem = "unknown"
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal"):
-            mem = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
+            mem = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
     load = os.getloadavg()
-    return (f"nproc={os.cpu_count()}, CPU={cpu}, RAM={mem}, Python {platform.python_version()}, "
-            f"numpy {np.__version__}, pandas {pd.__version__}, load average at start "
-            f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}")
+    return (
+        f"nproc={os.cpu_count()}, CPU={cpu}, RAM={mem}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}, load average at start "
+        f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}"
+    )
 
 
 def random_evidence(model: fdx.Model, n: int, seed: int, p_observed: float = 0.25) -> list[dict[str, str]]:
@@ -159,8 +161,9 @@ def cli_wall_time(repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "fasciculation_dx", "query", "weakness=yes"],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "fasciculation_dx", "query", "weakness=yes"], capture_output=True, text=True
+        )
         times.append(time.perf_counter() - t)
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
@@ -191,8 +194,12 @@ def stream_peak_memory(model: fdx.Model, rows: int, directory: Path) -> tuple[fl
         frame = random_cases(model, min(block, rows - start), seed=100 + i)
         frame["case_id"] = [f"c{start + j}" for j in range(len(frame))]
         frame.to_csv(src, mode="w" if i == 0 else "a", header=i == 0, index=False)
-    out = subprocess.run([sys.executable, "-c", STREAM_CHILD, STREAM_SCORE, str(src), str(dst)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", STREAM_CHILD, STREAM_SCORE, str(src), str(dst)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     code, wall, maxrss_kib = out.stdout.splitlines()[-1].split()
     if code != "0":
         raise RuntimeError(out.stderr)
@@ -214,15 +221,18 @@ def main() -> None:
     print(f"network: {len(priors.nodes)} nodes, {len(model.etiologies)} etiologies, setting {setting}")
     evidence = possible(model, random_evidence(model, 200, seed=1))
     sizes = [len(e) for e in evidence]
-    print(f"single queries: {len(evidence)} random evidence sets, {min(sizes)}-{max(sizes)} findings "
-          f"(median {int(statistics.median(sizes))})\n")
+    print(
+        f"single queries: {len(evidence)} random evidence sets, {min(sizes)}-{max(sizes)} findings "
+        f"(median {int(statistics.median(sizes))})\n"
+    )
 
     compiled = model.inference
     results: dict[str, float | None] = {}
     notes: dict[str, str] = {}
     results["compiled engine (CompiledEngine.posterior)"] = per_query(compiled.posterior, evidence, min_time)
-    results["compiled, through Model.posterior (checks, pandas Series)"] = per_query(model.posterior, evidence,
-                                                                                       min_time)
+    results["compiled, through Model.posterior (checks, pandas Series)"] = per_query(
+        model.posterior, evidence, min_time
+    )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -245,9 +255,12 @@ def main() -> None:
                 got = np.asarray(factor.values)[[names.index(e) for e in model.etiologies]]
                 np.testing.assert_allclose(got, compiled.posterior(ev), atol=1e-10)
             results["pgmpy BeliefPropagation (MinFill junction tree, calibrated once)"] = per_query(
-                bp_query, evidence[:10], min_time)
-            notes["bp"] = (f"junction tree from a MinFill order: {n_cliques} cliques, largest {width} "
-                           f"variables; built and calibrated in {build:.1f} s")
+                bp_query, evidence[:10], min_time
+            )
+            notes["bp"] = (
+                f"junction tree from a MinFill order: {n_cliques} cliques, largest {width} "
+                f"variables; built and calibrated in {build:.1f} s"
+            )
         except Exception as err:  # report honestly, keep benchmarking
             results["pgmpy BeliefPropagation (MinFill junction tree, calibrated once)"] = None
             notes["bp"] = f"BeliefPropagation failed: {type(err).__name__}: {err}"[:300]
@@ -281,24 +294,39 @@ def main() -> None:
         posterior_batch(compiled, priors, cases, passthrough=["case_id"])
         runs.append(time.perf_counter() - t)
     best = min(runs)
-    print(f"\nbatch: 100,000 random cases (half the nodes observed) in {best:.3f} s (best of {len(runs)}; "
-          f"all {', '.join(f'{r:.3f}' for r in runs)}) = {100_000 / best:,.0f} cases/s")
+    print(
+        f"\nbatch: 100,000 random cases (half the nodes observed) in {best:.3f} s (best of {len(runs)}; "
+        f"all {', '.join(f'{r:.3f}' for r in runs)}) = {100_000 / best:,.0f} cases/s"
+    )
 
     # CLI
     times = cli_wall_time(3 if args.quick else 5)
-    print(f"CLI: 'python -m fasciculation_dx query weakness=yes' wall time: median {statistics.median(times):.3f} s, "
-          f"min {min(times):.3f} s")
-    import_time = subprocess.run([sys.executable, "-c", "import time; t=time.perf_counter(); import fasciculation_dx; "
-                                  "print(time.perf_counter()-t)"], capture_output=True, text=True)
+    print(
+        f"CLI: 'python -m fasciculation_dx query weakness=yes' wall time: median {statistics.median(times):.3f} s, "
+        f"min {min(times):.3f} s"
+    )
+    import_time = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time; t=time.perf_counter(); import fasciculation_dx; print(time.perf_counter()-t)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     print(f"     of which 'import fasciculation_dx' alone: {float(import_time.stdout):.3f} s")
 
     # streaming
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         peak, wall, size = stream_peak_memory(model, stream_rows, Path(tmp))
-    print(f"stream: score_file on a {stream_rows:,}-row CSV ({size:.0f} MB, default chunksize): "
-          f"peak RSS {peak:.0f} MiB, wall {wall:.1f} s ({stream_rows / wall:,.0f} rows/s)")
-    print(f"\nload average at end: {os.getloadavg()[0]:.2f}; own peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"stream: score_file on a {stream_rows:,}-row CSV ({size:.0f} MB, default chunksize): "
+        f"peak RSS {peak:.0f} MiB, wall {wall:.1f} s ({stream_rows / wall:,.0f} rows/s)"
+    )
+    print(
+        f"\nload average at end: {os.getloadavg()[0]:.2f}; own peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ def machine() -> str:
     load = ""
     if hasattr(os, "getloadavg"):
         load = f", load average {os.getloadavg()[0]:.2f}"
-    return (f"{cpu}, {os.cpu_count()} logical CPUs{memory}{load}; {platform.system()} {platform.release()}; "
-            f"Python {sys.version.split()[0]}, numpy {np.__version__}, fasciculation_dx {fdx.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs{memory}{load}; {platform.system()} {platform.release()}; "
+        f"Python {sys.version.split()[0]}, numpy {np.__version__}, fasciculation_dx {fdx.__version__}"
+    )
 
 
 def best_of(repeat: int, fn) -> tuple[float, float, object]:
@@ -73,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
     model = fdx.load_model(setting=args.setting)
-    print(f"load_model: {time.perf_counter() - t0:.2f} s; {len(model.priors.parameters())} parameters; "
-          f"setting {args.setting}")
+    print(
+        f"load_model: {time.perf_counter() - t0:.2f} s; {len(model.priors.parameters())} parameters; "
+        f"setting {args.setting}"
+    )
     monte_carlo(model, dict(SCENARIOS[0].evidence), draws=200, seed=0)  # warm-up (imports, caches)
     mc = f"MC {args.draws} draws (s)"
     header = f"{'scenario':30} {'screen all (s)':>15} {'cpu':>6}  {mc:>20} {'cpu':>6}  P(path.) [90% CI]"
@@ -85,10 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         s_wall, s_cpu, table = best_of(args.repeat, lambda e=evidence: screen(model, e))
         m_wall, m_cpu, result = best_of(args.repeat, lambda e=evidence: monte_carlo(model, e, draws=args.draws, seed=0))
         cat = result.interval(0.9, by="category").loc["pathological"]
-        print(f"{scenario.name:30} {s_wall:15.2f} {s_cpu:6.2f}  {m_wall:20.2f} {m_cpu:6.2f}  "
-              f"{cat['probability']:.3f} [{cat['lower']:.3f}, {cat['upper']:.3f}]  ({len(table)} parameters)")
-    print("targets (issue 4): screening < 5 s and 10,000 draws < 10 s per scenario; best of "
-          f"{args.repeat} runs, wall clock (cpu = process CPU time, all threads)")
+        print(
+            f"{scenario.name:30} {s_wall:15.2f} {s_cpu:6.2f}  {m_wall:20.2f} {m_cpu:6.2f}  "
+            f"{cat['probability']:.3f} [{cat['lower']:.3f}, {cat['upper']:.3f}]  ({len(table)} parameters)"
+        )
+    print(
+        "targets (issue 4): screening < 5 s and 10,000 draws < 10 s per scenario; best of "
+        f"{args.repeat} runs, wall clock (cpu = process CPU time, all threads)"
+    )
     return 0
 
 

@@ -18,43 +18,119 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "age_group": ("under_40", "40_to_64", "65_plus"),
     "sex": ("female", "male"),
     "family_history": YES_NO,
-    **{n: YES_NO for n in ("caffeine", "stimulant_use", "strenuous_exercise", "stress_anxiety",
-                           "fatigue", "sleep_deprivation")},
+    **{
+        n: YES_NO
+        for n in ("caffeine", "stimulant_use", "strenuous_exercise", "stress_anxiety", "fatigue", "sleep_deprivation")
+    },
     "drug_or_toxin_exposure": YES_NO,
     "fasciculation_distribution": ("focal", "multifocal", "widespread"),
-    **{n: YES_NO for n in ("tongue_fasciculations", "weakness", "atrophy", "umn_signs",
-                           "reduced_reflexes", "cramps", "sensory_symptoms", "bulbar_symptoms",
-                           "progression", "weight_loss", "muscle_stiffness", "hyperhidrosis",
-                           "insomnia_or_confusion", "autonomic_symptoms", "gynecomastia",
-                           "tetany_or_paresthesia", "thyrotoxic_features")},
-    **{n: YES_NO for n in ("ataxia", "chorea", "cognitive_decline", "developmental_regression",
-                           "angiokeratoma_or_acroparesthesia", "ophthalmoplegia_or_multisystem",
-                           "radicular_pain", "sphincter_or_sensory_level")},
+    **{
+        n: YES_NO
+        for n in (
+            "tongue_fasciculations",
+            "weakness",
+            "atrophy",
+            "umn_signs",
+            "reduced_reflexes",
+            "cramps",
+            "sensory_symptoms",
+            "bulbar_symptoms",
+            "progression",
+            "weight_loss",
+            "muscle_stiffness",
+            "hyperhidrosis",
+            "insomnia_or_confusion",
+            "autonomic_symptoms",
+            "gynecomastia",
+            "tetany_or_paresthesia",
+            "thyrotoxic_features",
+        )
+    },
+    **{
+        n: YES_NO
+        for n in (
+            "ataxia",
+            "chorea",
+            "cognitive_decline",
+            "developmental_regression",
+            "angiokeratoma_or_acroparesthesia",
+            "ophthalmoplegia_or_multisystem",
+            "radicular_pain",
+            "sphincter_or_sensory_level",
+        )
+    },
     **{n: LOW_NORMAL_HIGH for n in ("magnesium", "calcium", "potassium", "sodium", "tsh")},
     "ck": ("normal", "elevated"),
     "vgkc_complex_antibodies": ("negative", "positive"),
     "vgcc_antibodies": ("negative", "positive"),
-    **{n: ABSENT_PRESENT for n in ("emg_fasciculation_potentials", "emg_fibrillations",
-                                   "emg_chronic_neurogenic", "emg_myokymic_discharges",
-                                   "emg_myopathic", "rns_increment")},
+    **{
+        n: ABSENT_PRESENT
+        for n in (
+            "emg_fasciculation_potentials",
+            "emg_fibrillations",
+            "emg_chronic_neurogenic",
+            "emg_myokymic_discharges",
+            "emg_myopathic",
+            "rns_increment",
+        )
+    },
     "ncs_sensory_abnormal": YES_NO,
 }
 
 # The etiology states, copied from DESIGN.md.
 ETIOLOGIES = (
-    "benign_fasciculation_syndrome", "physiological", "cramp_fasciculation_syndrome", "hypomagnesemia",
-    "hypocalcemia", "hypokalemia", "hyponatremia", "hyperthyroidism", "dehydration", "als",
-    "progressive_muscular_atrophy", "spinal_muscular_atrophy", "spinal_bulbar_muscular_atrophy",
-    "isaacs_syndrome", "morvan_syndrome", "lambert_eaton", "peripheral_neuropathy", "radiculopathy",
-    "spinal_cord_disorder", "hereditary_neuropathy", "gm2_gangliosidosis", "triple_a_syndrome",
-    "familial_amyloidosis", "spinocerebellar_ataxia", "huntington_disease", "rett_syndrome", "fabry_disease",
-    "gerstmann_straussler_scheinker", "mitochondrial_disorder", "muscular_dystrophy", "drug_or_toxin",
+    "benign_fasciculation_syndrome",
+    "physiological",
+    "cramp_fasciculation_syndrome",
+    "hypomagnesemia",
+    "hypocalcemia",
+    "hypokalemia",
+    "hyponatremia",
+    "hyperthyroidism",
+    "dehydration",
+    "als",
+    "progressive_muscular_atrophy",
+    "spinal_muscular_atrophy",
+    "spinal_bulbar_muscular_atrophy",
+    "isaacs_syndrome",
+    "morvan_syndrome",
+    "lambert_eaton",
+    "peripheral_neuropathy",
+    "radiculopathy",
+    "spinal_cord_disorder",
+    "hereditary_neuropathy",
+    "gm2_gangliosidosis",
+    "triple_a_syndrome",
+    "familial_amyloidosis",
+    "spinocerebellar_ataxia",
+    "huntington_disease",
+    "rett_syndrome",
+    "fabry_disease",
+    "gerstmann_straussler_scheinker",
+    "mitochondrial_disorder",
+    "muscular_dystrophy",
+    "drug_or_toxin",
 )
-GROUPS = {"benign", "metabolic", "motor_neuron_disease", "peripheral_nerve_hyperexcitability",
-          "autoimmune", "other_neurological", "hereditary", "drug_or_toxin"}
+GROUPS = {
+    "benign",
+    "metabolic",
+    "motor_neuron_disease",
+    "peripheral_nerve_hyperexcitability",
+    "autoimmune",
+    "other_neurological",
+    "hereditary",
+    "drug_or_toxin",
+}
 
-EVIDENCE = {"age_group": "65_plus", "sex": "male", "weakness": "yes", "atrophy": "yes",
-            "cramps": "yes", "emg_fibrillations": "present", "caffeine": "no"}
+EVIDENCE = {
+    "age_group": "65_plus",
+    "sex": "male",
+    "weakness": "yes",
+    "atrophy": "yes",
+    "cramps": "yes",
+    "emg_fibrillations": "present",
+    "caffeine": "no",
+}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +154,7 @@ def entropy_bits(p) -> float:
 
 
 # -- namespace and loading ----------------------------------------------------------------------
+
 
 def test_public_namespace():
     assert len(fdx.__all__) == len(set(fdx.__all__))
@@ -121,6 +198,7 @@ def test_unknown_setting_lists_valid_ones():
 
 # -- vocabulary ---------------------------------------------------------------------------------
 
+
 def test_minimum_vocabulary(model):
     assert len(VOCABULARY) == 51
     for node, states in VOCABULARY.items():
@@ -160,6 +238,7 @@ def test_posterior_series_shape(model):
 
 # -- explain ------------------------------------------------------------------------------------
 
+
 def test_explain_rows_and_columns(model):
     table = model.explain(EVIDENCE)
     assert isinstance(table, pd.DataFrame)
@@ -198,6 +277,7 @@ def test_explain_single_finding(model):
 
 # -- next tests ---------------------------------------------------------------------------------
 
+
 def test_next_tests_only_unobserved_findings(model):
     table = model.next_tests(EVIDENCE)
     findings = {n for n, s in model.priors.nodes.items() if s.layer == "finding"}
@@ -224,8 +304,9 @@ def test_next_tests_gain_recomputed(model):
     base = model.posterior(evidence)
     for node in (table.index[0], table.index[1]):
         states = model.states[node]
-        refined = np.column_stack([model.posterior({**evidence, node: s}).reindex(base.index).to_numpy()
-                                   for s in states])
+        refined = np.column_stack(
+            [model.posterior({**evidence, node: s}).reindex(base.index).to_numpy() for s in states]
+        )
         system = np.vstack([refined, np.ones(len(states))])
         target = np.append(base.to_numpy(), 1.0)
         weights, *_ = np.linalg.lstsq(system, target, rcond=None)
@@ -238,8 +319,7 @@ def test_next_tests_gain_recomputed(model):
         pathological = np.array([model.priors.etiologies[e].category == "pathological" for e in base.index])
         q = base.to_numpy()[pathological].sum()
         q_x = refined[pathological].sum(axis=0)
-        gain_c = entropy_bits([q, 1 - q]) - sum(w * entropy_bits([q_x[i], 1 - q_x[i]])
-                                                for i, w in enumerate(weights))
+        gain_c = entropy_bits([q, 1 - q]) - sum(w * entropy_bits([q_x[i], 1 - q_x[i]]) for i, w in enumerate(weights))
         assert table.loc[node, "info_gain_category"] == pytest.approx(gain_c, abs=1e-6)
 
 

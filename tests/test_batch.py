@@ -69,7 +69,7 @@ def test_no_evidence_gives_the_prior(model):
     out = posterior_batch(model.inference, model.priors, cases)
     prior = model.posterior({})[list(model.etiologies)].to_numpy()
     for i in range(3):
-        np.testing.assert_allclose(out.iloc[i, :len(prior)].to_numpy(), prior, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out.iloc[i, : len(prior)].to_numpy(), prior, rtol=0, atol=1e-12)
 
 
 def test_shape_columns_index_and_rollups(model):
@@ -77,7 +77,7 @@ def test_shape_columns_index_and_rollups(model):
     cases.index = pd.Index([f"p{i}" for i in range(50)][::-1], name="patient")
     out = posterior_batch(model.inference, model.priors, cases)
     assert list(out.columns) == output_columns(model.priors)
-    assert list(out.columns[:len(model.etiologies)]) == list(model.etiologies)
+    assert list(out.columns[: len(model.etiologies)]) == list(model.etiologies)
     assert out.index.equals(cases.index)
     probs = out[list(model.etiologies)]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
@@ -94,16 +94,24 @@ def test_block_size_and_threads_do_not_change_the_answer(model):
     scorer = BatchScorer.for_engine(model.inference)
     base = scorer.score(cases, block=3000, workers=1)
     for block, workers in ((1, 1), (7, 2), (1024, 2), (4096, 3)):
-        pd.testing.assert_frame_equal(scorer.score(cases.iloc[:500] if block == 1 else cases,
-                                                   block=block, workers=workers),
-                                      base.iloc[:500] if block == 1 else base, rtol=0, atol=0)
+        pd.testing.assert_frame_equal(
+            scorer.score(cases.iloc[:500] if block == 1 else cases, block=block, workers=workers),
+            base.iloc[:500] if block == 1 else base,
+            rtol=0,
+            atol=0,
+        )
 
 
 def test_passthrough_and_allowed_columns(model):
-    cases = pd.DataFrame({
-        "case_id": ["a", "b"], "etiology": ["als", ""], "setting": [model.setting, ""],
-        "site": ["x", "y"], "weakness": ["yes", "no"],
-    })
+    cases = pd.DataFrame(
+        {
+            "case_id": ["a", "b"],
+            "etiology": ["als", ""],
+            "setting": [model.setting, ""],
+            "site": ["x", "y"],
+            "weakness": ["yes", "no"],
+        }
+    )
     out = posterior_batch(model.inference, model.priors, cases, passthrough=["case_id", "site"])
     assert list(out.columns[:2]) == ["case_id", "site"]
     assert list(out["case_id"]) == ["a", "b"]
@@ -112,13 +120,16 @@ def test_passthrough_and_allowed_columns(model):
 
 
 def test_every_problem_is_reported_at_once_with_rows(model):
-    cases = pd.DataFrame({
-        "weakness": ["yes", "Yes", "maybe", "Yes", ""],
-        "calcium": ["low", "normal", "LOW", "high", "low"],
-        "weaknes": ["yes"] * 5,
-        "motor_axon_loss": ["yes"] * 5,
-        "setting": ["", "other_place", "", "", "other_place"],
-    }, index=[10, 11, 12, 13, 14])
+    cases = pd.DataFrame(
+        {
+            "weakness": ["yes", "Yes", "maybe", "Yes", ""],
+            "calcium": ["low", "normal", "LOW", "high", "low"],
+            "weaknes": ["yes"] * 5,
+            "motor_axon_loss": ["yes"] * 5,
+            "setting": ["", "other_place", "", "", "other_place"],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
     with pytest.raises(CaseTableError) as info:
         posterior_batch(model.inference, model.priors, cases)
     err = info.value
@@ -165,7 +176,7 @@ def test_reference_engine_is_scored_by_the_compiled_path():
     out = posterior_batch(ref.inference, ref.priors, cases)
     for i, row in enumerate(({"weakness": "yes", "sex": "male"}, {"calcium": "low"}, {})):
         expected = ref.posterior(row)[list(ref.etiologies)].to_numpy()
-        np.testing.assert_allclose(out.iloc[i, :len(expected)].to_numpy(), expected, atol=1e-10)
+        np.testing.assert_allclose(out.iloc[i, : len(expected)].to_numpy(), expected, atol=1e-10)
 
 
 @pytest.mark.parametrize("directory", ["two_node", "tiny"])

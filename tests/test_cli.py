@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.scenarios import DEMO_PATIENTS
 from fasciculation_dx import cli
+from fasciculation_dx.scenarios import DEMO_PATIENTS
 
 DISCLAIMER = "These probabilities support clinical judgement; they are not a diagnosis."
 EVIDENCE = ["weakness=yes", "emg_fibrillations=present", "age_group=65_plus"]
@@ -36,6 +36,7 @@ def evidence_dict(words):
 
 
 # -- query -------------------------------------------------------------------------------------
+
 
 def test_query_prints_table_with_disclaimer(capsys, model):
     code, out, err = run(capsys, "query", *EVIDENCE)
@@ -61,8 +62,9 @@ def test_query_without_evidence(capsys, model):
 
 
 def test_query_via_python_m():
-    proc = subprocess.run([sys.executable, "-m", "fasciculation_dx", "query", *EVIDENCE],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fasciculation_dx", "query", *EVIDENCE], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert DISCLAIMER in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -115,8 +117,9 @@ def test_query_json_with_a_decisive_finding(capsys):
     """Tetany occurs only with hypocalcemia in tests/data/impossible, so the posterior is certain
     and the weights of evidence are infinite: JSON has no infinity, so they are written as null
     (this used to crash with a traceback)."""
-    code, out, err = run(capsys, "query", "--json", "--priors", str(IMPOSSIBLE),
-                         "tetany_or_paresthesia=yes", "cramps=yes")
+    code, out, err = run(
+        capsys, "query", "--json", "--priors", str(IMPOSSIBLE), "tetany_or_paresthesia=yes", "cramps=yes"
+    )
     assert code == 0, err
     assert "Traceback" not in err
     data = json.loads(out)
@@ -128,16 +131,20 @@ def test_query_json_with_a_decisive_finding(capsys):
 
 # -- errors ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("words, expected", [
-    (["weaknes=yes"], "Did you mean 'weakness'?"),
-    (["weakness=yes", "tongue_fasiculations=yes"], "Did you mean 'tongue_fasciculations'?"),
-    (["weakness=maybe"], "Valid states: no, yes"),
-    (["emg_fibrillations=presnt"], "Did you mean 'present'?"),
-    (["weakness"], "node=state"),
-    (["weakness=yes", "weakness=no"], "given twice"),
-    (["etiology=als"], "cannot be entered as evidence"),
-    (["motor_axon_loss=present"], "latent mechanism"),
-])
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["weaknes=yes"], "Did you mean 'weakness'?"),
+        (["weakness=yes", "tongue_fasiculations=yes"], "Did you mean 'tongue_fasciculations'?"),
+        (["weakness=maybe"], "Valid states: no, yes"),
+        (["emg_fibrillations=presnt"], "Did you mean 'present'?"),
+        (["weakness"], "node=state"),
+        (["weakness=yes", "weakness=no"], "given twice"),
+        (["etiology=als"], "cannot be entered as evidence"),
+        (["motor_axon_loss=present"], "latent mechanism"),
+    ],
+)
 @pytest.mark.parametrize("json_flag", [[], ["--json"]])
 def test_bad_evidence_one_line_error(capsys, words, expected, json_flag):
     code, out, err = run(capsys, "query", *json_flag, *words)
@@ -151,8 +158,9 @@ def test_bad_evidence_one_line_error(capsys, words, expected, json_flag):
 
 
 def test_bad_evidence_via_python_m():
-    proc = subprocess.run([sys.executable, "-m", "fasciculation_dx", "query", "weaknes=yes"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fasciculation_dx", "query", "weaknes=yes"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode != 0
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
@@ -168,6 +176,7 @@ def test_unknown_setting_is_an_error(capsys):
 
 
 # -- help, nodes, demo, validate -------------------------------------------------------------------
+
 
 def test_help_mentions_clinical_judgement(capsys):
     with pytest.raises(SystemExit) as info:

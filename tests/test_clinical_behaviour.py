@@ -84,12 +84,19 @@ def test_neurogenic_emg_multiplies_pathological_odds_many_fold(models, setting):
     """Fibrillations and chronic neurogenic change on top of fasciculation potentials multiply the
     odds of a pathological cause at least ten-fold over fasciculation potentials alone."""
     model = models[setting]
-    alone = {"emg_fasciculation_potentials": "present", "emg_fibrillations": "absent",
-             "emg_chronic_neurogenic": "absent"}
-    neurogenic = {"emg_fasciculation_potentials": "present", "emg_fibrillations": "present",
-                  "emg_chronic_neurogenic": "present"}
+    alone = {
+        "emg_fasciculation_potentials": "present",
+        "emg_fibrillations": "absent",
+        "emg_chronic_neurogenic": "absent",
+    }
+    neurogenic = {
+        "emg_fasciculation_potentials": "present",
+        "emg_fibrillations": "present",
+        "emg_chronic_neurogenic": "present",
+    }
     ratio = odds(model.category_posterior(neurogenic)["pathological"]) / odds(
-        model.category_posterior(alone)["pathological"])
+        model.category_posterior(alone)["pathological"]
+    )
     assert ratio >= 10
 
 
@@ -102,8 +109,10 @@ def test_each_trigger_raises_physiological_fasciculations(primary, trigger):
 
 
 def test_drug_or_toxin_exposure_raises_drug_or_toxin_cause(primary):
-    assert primary.posterior({"drug_or_toxin_exposure": "yes"})["drug_or_toxin"] > \
-        primary.posterior({"drug_or_toxin_exposure": "no"})["drug_or_toxin"]
+    assert (
+        primary.posterior({"drug_or_toxin_exposure": "yes"})["drug_or_toxin"]
+        > primary.posterior({"drug_or_toxin_exposure": "no"})["drug_or_toxin"]
+    )
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -142,8 +151,7 @@ def test_vgkc_antibodies_myokymia_and_stiffness_point_to_isaacs_then_morvan(mode
     low enough that a coincidence of three imperfect tests in a benign case stays comparably likely,
     and the model says so rather than hiding it."""
     model = models["neuromuscular_clinic"]
-    isaacs = {"vgkc_complex_antibodies": "positive", "emg_myokymic_discharges": "present",
-              "muscle_stiffness": "yes"}
+    isaacs = {"vgkc_complex_antibodies": "positive", "emg_myokymic_discharges": "present", "muscle_stiffness": "yes"}
     assert model.posterior(isaacs).index[0] == "isaacs_syndrome"
     morvan = {**isaacs, "insomnia_or_confusion": "yes"}
     assert model.posterior(morvan).index[0] == "morvan_syndrome"
@@ -151,21 +159,34 @@ def test_vgkc_antibodies_myokymia_and_stiffness_point_to_isaacs_then_morvan(mode
 
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_vgcc_antibodies_increment_dysautonomia_and_areflexia_point_to_lambert_eaton(models, setting):
-    evidence = {"vgcc_antibodies": "positive", "rns_increment": "present", "autonomic_symptoms": "yes",
-                "reduced_reflexes": "yes"}
+    evidence = {
+        "vgcc_antibodies": "positive",
+        "rns_increment": "present",
+        "autonomic_symptoms": "yes",
+        "reduced_reflexes": "yes",
+    }
     assert models[setting].posterior(evidence).index[0] == "lambert_eaton"
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_gynecomastia_bulbar_signs_and_sensory_neuronopathy_in_a_man_point_to_sbma(models, setting):
-    evidence = {"sex": "male", "gynecomastia": "yes", "bulbar_symptoms": "yes",
-                "ncs_sensory_abnormal": "yes"}
+    evidence = {"sex": "male", "gynecomastia": "yes", "bulbar_symptoms": "yes", "ncs_sensory_abnormal": "yes"}
     assert models[setting].posterior(evidence).index[0] == "spinal_bulbar_muscular_atrophy"
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
-@pytest.mark.parametrize("extra", [{}, {"gynecomastia": "yes", "bulbar_symptoms": "yes",
-                                        "tongue_fasciculations": "yes", "ncs_sensory_abnormal": "yes"}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {
+            "gynecomastia": "yes",
+            "bulbar_symptoms": "yes",
+            "tongue_fasciculations": "yes",
+            "ncs_sensory_abnormal": "yes",
+        },
+    ],
+)
 def test_sbma_is_exactly_zero_in_a_woman(models, setting, extra):
     assert models[setting].posterior({"sex": "female", **extra})["spinal_bulbar_muscular_atrophy"] == 0.0
 

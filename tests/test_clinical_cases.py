@@ -59,8 +59,10 @@ def test_case_suite_top3_accuracy(models, capsys):
     top3 = sum(r <= 3 for r in ranks) / len(ranks)
     misses = [(cid, e, r) for cid, e, r in zip(cases["case_id"], cases["etiology"], ranks) if r > 3]
     with capsys.disabled():
-        print(f"\nclinical case suite: {len(ranks)} cases, top-1 {top1:.1%}, top-3 {top3:.1%}; "
-              f"outside the top 3: {misses}")
+        print(
+            f"\nclinical case suite: {len(ranks)} cases, top-1 {top1:.1%}, top-3 {top3:.1%}; "
+            f"outside the top 3: {misses}"
+        )
     assert top3 >= TOP3_REQUIRED
 
 
@@ -69,8 +71,9 @@ def test_reachability_covers_every_etiology(models):
     assert sorted(cases["etiology"]) == sorted(models["primary_care"].etiologies)
 
 
-@pytest.mark.parametrize("etiology", sorted(read_cases("reachability.csv")["etiology"])
-                         if (CLINICAL / "reachability.csv").exists() else [])
+@pytest.mark.parametrize(
+    "etiology", sorted(read_cases("reachability.csv")["etiology"]) if (CLINICAL / "reachability.csv").exists() else []
+)
 def test_each_etiology_ranks_first_under_its_typical_picture(models, etiology):
     cases = read_cases("reachability.csv")
     row = cases[cases["etiology"] == etiology].iloc[0]

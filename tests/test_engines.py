@@ -31,7 +31,8 @@ def evidence_sets(max_nodes: int | None = None):
     """Random evidence: any subset of the observable nodes, each with any of its states."""
     nodes = sorted(OBSERVABLE)
     return st.lists(st.sampled_from(nodes), unique=True, max_size=max_nodes or len(nodes)).flatmap(
-        lambda chosen: st.fixed_dictionaries({n: st.sampled_from(OBSERVABLE[n]) for n in chosen}))
+        lambda chosen: st.fixed_dictionaries({n: st.sampled_from(OBSERVABLE[n]) for n in chosen})
+    )
 
 
 def assert_same(compiled: np.ndarray, reference: np.ndarray) -> None:
@@ -43,8 +44,12 @@ def assert_same(compiled: np.ndarray, reference: np.ndarray) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", SETTINGS)
-@settings(max_examples=1500, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=1500,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(evidence=evidence_sets(), node=st.sampled_from(ALL_NODES))
 def test_compiled_equals_pgmpy(engines, setting, evidence, node):
     compiled, reference = engines[setting]
@@ -53,8 +58,9 @@ def test_compiled_equals_pgmpy(engines, setting, evidence, node):
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
-@settings(max_examples=200, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(evidence=evidence_sets(max_nodes=4), node=st.sampled_from(ALL_NODES))
 def test_compiled_equals_pgmpy_on_small_evidence(engines, setting, evidence, node):
     compiled, reference = engines[setting]
@@ -97,7 +103,8 @@ def test_query_process_does_not_import_pgmpy_or_sklearn():
 
 
 def test_module_entry_point_query_succeeds():
-    done = subprocess.run([sys.executable, "-m", "fasciculation_dx", "query", "weakness=yes"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "fasciculation_dx", "query", "weakness=yes"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "als" in done.stdout.lower() or "benign" in done.stdout.lower()

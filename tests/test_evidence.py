@@ -28,6 +28,7 @@ def impossible_model(request):
 
 # -- unknown nodes and states ------------------------------------------------------------------
 
+
 def test_unknown_node_names_it_suggests_and_lists(model):
     with pytest.raises(fdx.EvidenceError) as info:
         model.posterior({"weaknes": "yes"})
@@ -108,8 +109,14 @@ def test_evidence_must_be_a_mapping(model):
 
 def test_errors_are_raised_by_every_query(model):
     bad = {"weaknes": "yes"}
-    for call in (model.posterior, model.category_posterior, model.group_posterior,
-                 model.explain, model.next_tests, lambda ev: model.predictive("atrophy", ev)):
+    for call in (
+        model.posterior,
+        model.category_posterior,
+        model.group_posterior,
+        model.explain,
+        model.next_tests,
+        lambda ev: model.predictive("atrophy", ev),
+    ):
         with pytest.raises(fdx.EvidenceError, match="Did you mean 'weakness'"):
             call(bad)
     with pytest.raises(fdx.EvidenceError, match="Did you mean 'atrophy'"):
@@ -125,9 +132,9 @@ def test_valid_evidence_is_returned_unchanged(model):
 
 # -- parsing node=state words ----------------------------------------------------------------------
 
+
 def test_parse_assignments_ok():
-    assert parse_assignments(["weakness=yes", "age_group=65_plus"]) == {
-        "weakness": "yes", "age_group": "65_plus"}
+    assert parse_assignments(["weakness=yes", "age_group=65_plus"]) == {"weakness": "yes", "age_group": "65_plus"}
     assert parse_assignments([]) == {}
 
 
@@ -149,6 +156,7 @@ def test_parse_assignments_rejects_conflicting_repeats():
 # -- impossible evidence (tests/data/impossible: structural zeros) ----------------------------------
 # Tetany occurs only with hypocalcemia and fibrillations only with ALS, so they cannot co-occur.
 
+
 def test_impossible_evidence_names_exactly_the_conflict(impossible_model):
     evidence = {"sex": "male", "cramps": "yes", **CONFLICT}
     with pytest.raises(fdx.ImpossibleEvidenceError) as info:
@@ -169,10 +177,14 @@ def test_impossible_evidence_in_other_order(impossible_model):
 
 
 def test_impossible_evidence_is_never_nan(impossible_model):
-    for call in (impossible_model.posterior, impossible_model.category_posterior,
-                 impossible_model.group_posterior, impossible_model.explain,
-                 impossible_model.next_tests,
-                 lambda ev: impossible_model.predictive("cramps", ev)):
+    for call in (
+        impossible_model.posterior,
+        impossible_model.category_posterior,
+        impossible_model.group_posterior,
+        impossible_model.explain,
+        impossible_model.next_tests,
+        lambda ev: impossible_model.predictive("cramps", ev),
+    ):
         with pytest.raises(fdx.ImpossibleEvidenceError):
             call(CONFLICT)
 
@@ -191,8 +203,9 @@ def test_possible_evidence_on_the_same_network(impossible_model):
 
 
 def test_impossible_evidence_through_the_cli(capsys):
-    code = cli.main(["query", "--priors", str(IMPOSSIBLE), "cramps=yes",
-                     "tetany_or_paresthesia=yes", "emg_fibrillations=present"])
+    code = cli.main(
+        ["query", "--priors", str(IMPOSSIBLE), "cramps=yes", "tetany_or_paresthesia=yes", "emg_fibrillations=present"]
+    )
     out, err = capsys.readouterr()
     assert code != 0
     assert out == ""
@@ -204,8 +217,9 @@ def test_impossible_evidence_through_the_cli(capsys):
 
 
 def test_impossible_evidence_through_the_cli_json(capsys):
-    code = cli.main(["query", "--json", "--priors", str(IMPOSSIBLE), "tetany_or_paresthesia=yes",
-                     "emg_fibrillations=present"])
+    code = cli.main(
+        ["query", "--json", "--priors", str(IMPOSSIBLE), "tetany_or_paresthesia=yes", "emg_fibrillations=present"]
+    )
     out, err = capsys.readouterr()
     assert code != 0 and out == ""
     assert len(err.strip().splitlines()) == 1 and "probability zero" in err

@@ -148,8 +148,9 @@ def brute_force_joint(priors, setting: str, evidence: dict[str, str]) -> np.ndar
     return total.reshape(-1, n_etiologies).sum(axis=0)
 
 
-def random_evidence_sets(states: dict[str, tuple[str, ...]], layers: dict[str, str], count: int,
-                         seed: int) -> list[dict[str, str]]:
+def random_evidence_sets(
+    states: dict[str, tuple[str, ...]], layers: dict[str, str], count: int, seed: int
+) -> list[dict[str, str]]:
     rng = np.random.default_rng(seed)
     names = sorted(states)
     context = [n for n in names if layers[n] == "context"]
@@ -186,8 +187,9 @@ def enumerated():
 
 @pytest.fixture(scope="module")
 def shipped_models():
-    return {(setting, engine): fdx.load_model(setting=setting, engine=engine)
-            for setting in SETTINGS for engine in ENGINES}
+    return {
+        (setting, engine): fdx.load_model(setting=setting, engine=engine) for setting in SETTINGS for engine in ENGINES
+    }
 
 
 N_CASES = 30
@@ -232,8 +234,10 @@ def test_brute_force_predictive_matches(shipped_models, engine):
     p_evidence = brute_force_joint(priors, "primary_care", evidence).sum()
     for node in (findings[0], "emg_fibrillations", "magnesium"):
         got = model.predictive(node, evidence)
-        expected = [brute_force_joint(priors, "primary_care", {**evidence, node: s}).sum() / p_evidence
-                    for s in model.states[node]]
+        expected = [
+            brute_force_joint(priors, "primary_care", {**evidence, node: s}).sum() / p_evidence
+            for s in model.states[node]
+        ]
         np.testing.assert_allclose(got.to_numpy(), expected, rtol=0, atol=1e-9)
 
 

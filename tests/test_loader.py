@@ -25,80 +25,133 @@ TINY = DATA / "tiny"
 # fixture folder -> (file, line, column, regex on the message) of its single problem.
 BAD = {
     "bad_unknown_node_in_states": (
-        "states.csv", 13, 1,
-        r"node must be listed in nodes\.csv\. Got 'weaknes' instead\. Did you mean 'weakness'\?"),
+        "states.csv",
+        13,
+        1,
+        r"node must be listed in nodes\.csv\. Got 'weaknes' instead\. Did you mean 'weakness'\?",
+    ),
     "bad_unknown_state_in_cpt": (
-        "cpts/weakness.csv", 5, 2, r"state of 'weakness' must be one of 'no', 'yes'\. Got 'yess' instead"),
+        "cpts/weakness.csv",
+        5,
+        2,
+        r"state of 'weakness' must be one of 'no', 'yes'\. Got 'yess' instead",
+    ),
     "bad_cpt_header": (
-        "cpts/weakness.csv", 1, 1,
+        "cpts/weakness.csv",
+        1,
+        1,
         r"header must be 'motor_axon_loss,state,probability,low,high,source_id,note'\. "
-        r"Got 'motor_axons,state,"),
+        r"Got 'motor_axons,state,",
+    ),
     "bad_duplicate_row": (
-        "cpts/calcium.csv", 8, 2,
-        r"state 'low' is given twice for parents \(hypocalcemia\) \(first on line 2\)"),
+        "cpts/calcium.csv",
+        8,
+        2,
+        r"state 'low' is given twice for parents \(hypocalcemia\) \(first on line 2\)",
+    ),
     "bad_missing_row": (
-        "cpts/calcium.csv", 2, 0,
-        r"parents \(hypocalcemia\) must give every state of 'calcium'\. Missing: high$"),
+        "cpts/calcium.csv",
+        2,
+        0,
+        r"parents \(hypocalcemia\) must give every state of 'calcium'\. Missing: high$",
+    ),
     "bad_uncovered_config": (
-        "cpts/motor_axon_loss.csv", 0, 0,
+        "cpts/motor_axon_loss.csv",
+        0,
+        0,
         r"every configuration of the parents \(etiology\) must have a column\. "
-        r"Missing: \(benign_fasciculation_syndrome\)$"),
+        r"Missing: \(benign_fasciculation_syndrome\)$",
+    ),
     "bad_ambiguous_wildcard": (
-        "cpts/weakness.csv", 6, 0,
+        "cpts/weakness.csv",
+        6,
+        0,
         r"parents \(present, male\) match several columns equally specifically: "
-        r"\(present, \*\); \(\*, male\)$"),
+        r"\(present, \*\); \(\*, male\)$",
+    ),
     "bad_probability_out_of_range": (
-        "cpts/caffeine.csv", 3, 2, r"probability must be a probability in \[0, 1\]\. Got 1\.3 instead"),
+        "cpts/caffeine.csv",
+        3,
+        2,
+        r"probability must be a probability in \[0, 1\]\. Got 1\.3 instead",
+    ),
     "bad_negative_relative_risk": (
-        "etiology_modifiers.csv", 3, 4, r"relative_risk must be a relative risk >= 0\. Got -1\.5 instead"),
+        "etiology_modifiers.csv",
+        3,
+        4,
+        r"relative_risk must be a relative risk >= 0\. Got -1\.5 instead",
+    ),
     "bad_column_sum": (
-        "cpts/weakness.csv", 2, 0,
-        r"probabilities for parents \(absent\) must sum to 1 within 1e-06\. Got 1\.01 instead"),
+        "cpts/weakness.csv",
+        2,
+        0,
+        r"probabilities for parents \(absent\) must sum to 1 within 1e-06\. Got 1\.01 instead",
+    ),
     "bad_column_sum_just_over": (
-        "cpts/weakness.csv", 2, 0,
-        r"probabilities for parents \(absent\) must sum to 1 within 1e-06\. Got 1\.0000015 instead"),
-    "bad_low_above_value": (
-        "cpts/caffeine.csv", 2, 3, r"low must be <= probability \(0\.7\)\. Got 0\.75 instead"),
+        "cpts/weakness.csv",
+        2,
+        0,
+        r"probabilities for parents \(absent\) must sum to 1 within 1e-06\. Got 1\.0000015 instead",
+    ),
+    "bad_low_above_value": ("cpts/caffeine.csv", 2, 3, r"low must be <= probability \(0\.7\)\. Got 0\.75 instead"),
     "bad_value_above_high": (
-        "etiology_modifiers.csv", 3, 6, r"high must be >= relative_risk \(1\.5\)\. Got 1\.4 instead"),
+        "etiology_modifiers.csv",
+        3,
+        6,
+        r"high must be >= relative_risk \(1\.5\)\. Got 1\.4 instead",
+    ),
     "bad_unknown_source": (
-        "cpts/sex.csv", 2, 5,
+        "cpts/sex.csv",
+        2,
+        5,
         r"source_id must name a row of sources\.csv\. "
-        r"Got 'test_estimat' instead\. Did you mean 'test_estimate'\?"),
+        r"Got 'test_estimat' instead\. Did you mean 'test_estimate'\?",
+    ),
     "bad_cycle": (
-        "edges.csv", 0, 0,
-        r"the network must be acyclic\. Got the cycle motor_axon_loss -> weakness -> motor_axon_loss$"),
-    "bad_missing_cpt": (
-        "cpts/weakness.csv", 0, 0, r"node 'weakness' has no CPT: this file is missing"),
-    "bad_non_numeric": (
-        "cpts/sex.csv", 2, 2, r"probability must be a number\. Got 'half' instead"),
-    "bad_nan": (
-        "base_rates.csv", 3, 3, r"probability must be a number\. Got 'nan' instead"),
+        "edges.csv",
+        0,
+        0,
+        r"the network must be acyclic\. Got the cycle motor_axon_loss -> weakness -> motor_axon_loss$",
+    ),
+    "bad_missing_cpt": ("cpts/weakness.csv", 0, 0, r"node 'weakness' has no CPT: this file is missing"),
+    "bad_non_numeric": ("cpts/sex.csv", 2, 2, r"probability must be a number\. Got 'half' instead"),
+    "bad_nan": ("base_rates.csv", 3, 3, r"probability must be a number\. Got 'nan' instead"),
     "bad_number_format": (
-        "cpts/caffeine.csv", 2, 2,
-        r"probability must be written in shortest positional form '0\.7'\. Got '0\.70'"),
+        "cpts/caffeine.csv",
+        2,
+        2,
+        r"probability must be written in shortest positional form '0\.7'\. Got '0\.70'",
+    ),
     "bad_multiline_note": (
         # the record starts on line 2 and its quoted note runs on to line 3
-        "cpts/sex.csv", 2, 2, r"probability must be a number\. Got 'half' instead"),
-    "bad_empty_file": (
-        "cpts/calcium.csv", 1, 0, r"file is empty; it must start with a header row"),
-    "bad_not_utf8": (
-        "cpts/weakness.csv", 3, 43, r"file must be UTF-8 text\. Got byte 0xe9 instead"),
+        "cpts/sex.csv",
+        2,
+        2,
+        r"probability must be a number\. Got 'half' instead",
+    ),
+    "bad_empty_file": ("cpts/calcium.csv", 1, 0, r"file is empty; it must start with a header row"),
+    "bad_not_utf8": ("cpts/weakness.csv", 3, 43, r"file must be UTF-8 text\. Got byte 0xe9 instead"),
     "bad_top_header": (
-        "nodes.csv", 1, 3,
-        r"header must be 'node,layer,panel,description'\. Got 'node,layer,pane,description' instead"),
+        "nodes.csv",
+        1,
+        3,
+        r"header must be 'node,layer,panel,description'\. Got 'node,layer,pane,description' instead",
+    ),
     "bad_base_rate_sum": (
-        "base_rates.csv", 0, 0,
-        r"base rates of setting 'primary_care' must sum to 1 within 1e-06\. Got 1\.01 instead"),
-    "bad_missing_wildcard_modifier": (
-        "etiology_modifiers.csv", 0, 0, r"\(caffeine, yes\) must have a '\*' row"),
+        "base_rates.csv",
+        0,
+        0,
+        r"base rates of setting 'primary_care' must sum to 1 within 1e-06\. Got 1\.01 instead",
+    ),
+    "bad_missing_wildcard_modifier": ("etiology_modifiers.csv", 0, 0, r"\(caffeine, yes\) must have a '\*' row"),
     "bad_cpt_unknown_node": (
-        "cpts/weaknes.csv", 0, 0,
-        r"there is no node 'weaknes' in nodes\.csv for this CPT file\. Did you mean 'weakness'\?"),
-    "bad_etiology_cpt": (
-        "cpts/etiology.csv", 0, 0, r"the etiology's table is derived from base_rates\.csv"),
-    "bad_bom": (
-        "states.csv", 1, 1, r"file must not start with a byte-order mark"),
+        "cpts/weaknes.csv",
+        0,
+        0,
+        r"there is no node 'weaknes' in nodes\.csv for this CPT file\. Did you mean 'weakness'\?",
+    ),
+    "bad_etiology_cpt": ("cpts/etiology.csv", 0, 0, r"the etiology's table is derived from base_rates\.csv"),
+    "bad_bom": ("states.csv", 1, 1, r"file must not start with a byte-order mark"),
 }
 
 
@@ -152,7 +205,9 @@ def test_relative_risk_of_zero_in_every_stratum_cannot_match_the_base_rates():
     problems = validate_priors(DATA / "bad_rr_zero_everywhere")
     assert [(p.file, p.line, p.column) for p in problems] == [("base_rates.csv", 0, 0)] * 2
     assert {re.search(r"setting '(\w+)'", p.message).group(1) for p in problems} == {
-        "primary_care", "neuromuscular_clinic"}
+        "primary_care",
+        "neuromuscular_clinic",
+    }
     assert all("cannot be reproduced" in p.message for p in problems)
 
 

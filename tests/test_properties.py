@@ -13,10 +13,8 @@ from hypothesis import strategies as st
 import fasciculation_dx as fdx
 
 SETTINGS = ("primary_care", "neuromuscular_clinic")
-FAST = settings(max_examples=40, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=8, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=8, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +42,7 @@ def base_rates():
 
 
 def draw_evidence(data, model, max_size=12) -> dict[str, str]:
-    nodes = data.draw(st.lists(st.sampled_from(sorted(model.states)), unique=True, max_size=max_size),
-                      label="nodes")
+    nodes = data.draw(st.lists(st.sampled_from(sorted(model.states)), unique=True, max_size=max_size), label="nodes")
     return {n: data.draw(st.sampled_from(model.states[n]), label=n) for n in nodes}
 
 

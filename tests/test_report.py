@@ -63,8 +63,11 @@ def test_stamped_hashes_match_the_priors_files(built):
     out = built[0]
     stamp = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
     directory = fdx.shipped_priors_dir()
-    on_disk = {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    on_disk = {
+        p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in directory.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert stamp["priors_sha256"] == on_disk
     assert stamp["version"] == fdx.__version__
     assert stamp["commit"] == "unknown" or len(stamp["commit"]) == 40

@@ -64,8 +64,9 @@ def test_round_trip_matches_in_memory(model, tmp_path, src_ext, dst_ext):
     want = expected(model, cases).reset_index(drop=True)
     assert list(got.columns) == list(want.columns)
     assert list(got["case_id"]) == list(want["case_id"])
-    np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float),
-                               rtol=0, atol=0)  # exact: shortest round-trip floats in CSV
+    np.testing.assert_allclose(
+        got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float), rtol=0, atol=0
+    )  # exact: shortest round-trip floats in CSV
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -190,8 +191,9 @@ def test_cli_handler(model, tmp_path, capsys):
     write(cases, src)
     parser = argparse.ArgumentParser()
     add_score_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["score", str(src), "-o", str(dst), "--setting", "neuromuscular_clinic",
-                              "--chunksize", "7"])
+    args = parser.parse_args(
+        ["score", str(src), "-o", str(dst), "--setting", "neuromuscular_clinic", "--chunksize", "7"]
+    )
     assert run_score(args) == 0
     assert "scored 50 cases" in capsys.readouterr().err
     clinic = fdx.load_model(setting="neuromuscular_clinic")

@@ -52,8 +52,7 @@ def test_every_parameter_matches_brute_force(small, evidence, query):
         grid = [0.0, 0.37, 1.0] if param.file != "etiology_modifiers.csv" else [0.5, 3.0]
         for x in [*grid, param.low, param.high]:
             # NaN on both sides where the change makes the evidence impossible
-            assert fn(x) == pytest.approx(brute(small, param, x, evidence, query), abs=1e-9, nan_ok=True), \
-                (param, x)
+            assert fn(x) == pytest.approx(brute(small, param, x, evidence, query), abs=1e-9, nan_ok=True), (param, x)
 
 
 def test_linear_fractional_flags(small):
@@ -74,8 +73,9 @@ def test_derivative_and_vertex(small):
     ev = {"weakness": "yes", "calcium": "normal"}
     fn = sens.sensitivity_function(small, "cpts/motor_axon_loss.csv:3", ev, "als")
     h = 1e-6
-    numeric = (brute(small, fn.parameter, fn.current + h, ev, "als")
-               - brute(small, fn.parameter, fn.current - h, ev, "als")) / (2 * h)
+    numeric = (
+        brute(small, fn.parameter, fn.current + h, ev, "als") - brute(small, fn.parameter, fn.current - h, ev, "als")
+    ) / (2 * h)
     assert fn.derivative == pytest.approx(numeric, rel=1e-5)
     a, b, c, d = fn.coefficients
     assert fn.vertical_asymptote == pytest.approx(-d / c)
@@ -85,14 +85,17 @@ def test_derivative_and_vertex(small):
     assert fn.at_low == pytest.approx(fn(fn.low)) and fn.at_high == pytest.approx(fn(fn.high))
 
 
-@pytest.mark.parametrize("ref", [
-    "cpts/weakness.csv:5",          # wildcard column of a finding with two mechanism parents
-    "cpts/weakness.csv:6",          # a specific column of the same finding
-    "cpts/motor_axon_loss.csv:5",   # wildcard column of a mechanism
-    "cpts/calcium.csv:5",           # wildcard column of a direct finding, three states
-    "base_rates.csv:3",
-    "etiology_modifiers.csv:6",
-])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "cpts/weakness.csv:5",  # wildcard column of a finding with two mechanism parents
+        "cpts/weakness.csv:6",  # a specific column of the same finding
+        "cpts/motor_axon_loss.csv:5",  # wildcard column of a mechanism
+        "cpts/calcium.csv:5",  # wildcard column of a direct finding, three states
+        "base_rates.csv:3",
+        "etiology_modifiers.csv:6",
+    ],
+)
 def test_shipped_style_covariation_keeps_columns_summing_to_one(small, ref):
     values = sens.covaried_values(small.priors, ref, 0.3)
     param = sens.find_parameter(small.priors, ref)
@@ -102,15 +105,27 @@ def test_shipped_style_covariation_keeps_columns_summing_to_one(small, ref):
 
 
 def test_shipped_priors_several_parameters(shipped):
-    ev = {"age_group": "65_plus", "sex": "male", "weakness": "yes", "emg_fibrillations": "present",
-          "tongue_fasciculations": "yes", "calcium": "normal"}
+    ev = {
+        "age_group": "65_plus",
+        "sex": "male",
+        "weakness": "yes",
+        "emg_fibrillations": "present",
+        "tongue_fasciculations": "yes",
+        "calcium": "normal",
+    }
     priors = shipped.priors
     files = {}
     for p in priors.parameters():
         files.setdefault(p.file, []).append(p)
-    chosen = [files["cpts/weakness.csv"][3], files["cpts/emg_fibrillations.csv"][1],
-              files["cpts/motor_axon_loss.csv"][-1], files["cpts/tongue_fasciculations.csv"][1],
-              files["cpts/calcium.csv"][-2], files["base_rates.csv"][10], files["etiology_modifiers.csv"][1]]
+    chosen = [
+        files["cpts/weakness.csv"][3],
+        files["cpts/emg_fibrillations.csv"][1],
+        files["cpts/motor_axon_loss.csv"][-1],
+        files["cpts/tongue_fasciculations.csv"][1],
+        files["cpts/calcium.csv"][-2],
+        files["base_rates.csv"][10],
+        files["etiology_modifiers.csv"][1],
+    ]
     assert any("*" in p.key for p in chosen)
     for param in chosen:
         fn = sens.sensitivity_function(shipped, param, ev, "als")
@@ -169,8 +184,9 @@ def test_threshold_none_within_range(small):
 
 
 @pytest.mark.parametrize("evidence", SCENARIOS[:2])
-@pytest.mark.parametrize("ref", ["cpts/motor_axon_loss.csv:3", "cpts/calcium.csv:5", "base_rates.csv:2",
-                                 "etiology_modifiers.csv:6"])
+@pytest.mark.parametrize(
+    "ref", ["cpts/motor_axon_loss.csv:3", "cpts/calcium.csv:5", "base_rates.csv:2", "etiology_modifiers.csv:6"]
+)
 def test_leading_threshold(small, evidence, ref):
     t = sens.leading_threshold(small, ref, evidence)
     names = small.etiologies

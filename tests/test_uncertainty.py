@@ -46,8 +46,11 @@ def test_beta_fit_matches_mean_and_roughly_the_range(small):
 def test_draws_have_the_fitted_means(small):
     dists = unc.fit_distributions(small.priors)
     rng = np.random.default_rng(3)
-    for key in [("cpts/calcium.csv", ("*",)), ("base_rates.csv", ("primary_care",)),
-                ("cpts/weakness.csv", ("absent", "absent"))]:
+    for key in [
+        ("cpts/calcium.csv", ("*",)),
+        ("base_rates.csv", ("primary_care",)),
+        ("cpts/weakness.csv", ("absent", "absent")),
+    ]:
         draws = dists[key].sample(rng, 40_000)
         assert draws.sum(axis=1) == pytest.approx(np.ones(len(draws)))
         assert draws.mean(axis=0) == pytest.approx(dists[key].mean, abs=0.01)
@@ -77,10 +80,13 @@ def _brute(model, values, i, evidence):
     return CompiledEngine(priors, model.setting).posterior(evidence)
 
 
-@pytest.mark.parametrize("evidence", [
-    {"weakness": "yes", "calcium": "normal"},
-    {"weakness": "yes", "calcium": "low", "sex": "male", "caffeine": "yes"},
-])
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        {"weakness": "yes", "calcium": "normal"},
+        {"weakness": "yes", "calcium": "low", "sex": "male", "caffeine": "yes"},
+    ],
+)
 def test_each_draw_is_exact(small, evidence):
     result = unc.monte_carlo(small, evidence, draws=200, seed=11)
     values = unc.sample_parameters(small.priors, small.setting, evidence, draws=200, seed=11)
@@ -89,8 +95,13 @@ def test_each_draw_is_exact(small, evidence):
 
 
 def test_each_draw_is_exact_shipped(shipped):
-    ev = {"age_group": "65_plus", "sex": "male", "weakness": "yes", "emg_fibrillations": "present",
-          "tongue_fasciculations": "yes"}
+    ev = {
+        "age_group": "65_plus",
+        "sex": "male",
+        "weakness": "yes",
+        "emg_fibrillations": "present",
+        "tongue_fasciculations": "yes",
+    }
     result = unc.monte_carlo(shipped, ev, draws=130, seed=2)
     values = unc.sample_parameters(shipped.priors, shipped.setting, ev, draws=130, seed=2)
     for i in (0, 129):

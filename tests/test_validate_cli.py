@@ -72,7 +72,10 @@ def test_python_m_validate_bad_dir_exits_1_without_traceback():
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     run = subprocess.run(
         [sys.executable, "-m", "fasciculation_dx", "validate", str(DATA / "bad_several")],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
@@ -84,7 +87,9 @@ def test_python_m_validate_bad_dir_exits_1_without_traceback():
 def test_python_m_validate_tiny_exits_0():
     run = subprocess.run(
         [sys.executable, "-m", "fasciculation_dx", "validate", str(DATA / "tiny")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip().endswith(": valid")

@@ -34,8 +34,11 @@ def _files(directory: Path) -> set[str]:
     return {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("source", [TINY, DATA / "tiny_rr_zero", DATA / "tiny_sum_within_tolerance",
-                                    "shipped"], ids=["tiny", "tiny_rr_zero", "tolerance", "shipped"])
+@pytest.mark.parametrize(
+    "source",
+    [TINY, DATA / "tiny_rr_zero", DATA / "tiny_sum_within_tolerance", "shipped"],
+    ids=["tiny", "tiny_rr_zero", "tolerance", "shipped"],
+)
 def test_round_trip_is_byte_for_byte(source, tmp_path):
     source = shipped_priors_dir() if source == "shipped" else source
     out = write_priors(load_priors(source), tmp_path / "out")
@@ -86,17 +89,28 @@ def test_an_existing_empty_directory_is_fine(tmp_path):
     assert _files(target) == _schema_files(TINY)
 
 
-@pytest.mark.parametrize("value, text", [
-    (0.05, "0.05"), (1.0, "1"), (0.0, "0"), (1e-7, "0.0000001"),
-    (0.9500005, "0.9500005"), (12.5, "12.5"), (0.1 + 0.2, "0.30000000000000004"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (0.05, "0.05"),
+        (1.0, "1"),
+        (0.0, "0"),
+        (1e-7, "0.0000001"),
+        (0.9500005, "0.9500005"),
+        (12.5, "12.5"),
+        (0.1 + 0.2, "0.30000000000000004"),
+    ],
+)
 def test_format_number_is_shortest_positional(value, text):
     assert format_number(value) == text
     assert float(text) == value
 
 
-SHUFFLED = ["base_rates.csv", "etiology_modifiers.csv",
-            *sorted(f"cpts/{p.name}" for p in (TINY / "cpts").glob("*.csv"))]
+SHUFFLED = [
+    "base_rates.csv",
+    "etiology_modifiers.csv",
+    *sorted(f"cpts/{p.name}" for p in (TINY / "cpts").glob("*.csv")),
+]
 
 
 def _dense(priors):

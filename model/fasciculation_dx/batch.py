@@ -159,7 +159,9 @@ class ImpossibleCasesError(ImpossibleEvidenceError):
             f"ha{'ve' if len(self.rows) != 1 else 's'} evidence of probability zero under the model "
             f"(rows {shown}{more}). Check these rows for a typo or a contradiction "
             "(model.posterior on one row names the conflicting findings), or score with "
-            "on_impossible='nan' to mark them with NaN", {})
+            "on_impossible='nan' to mark them with NaN",
+            {},
+        )
 
 
 def _closest(word: object, choices: Iterable[str]) -> str:
@@ -204,8 +206,7 @@ class BatchScorer:
         self.setting = engine.setting
         self.etiologies: tuple[str, ...] = priors.etiology_states
         n_e = len(self.etiologies)
-        self.pathological = np.array(
-            [priors.etiologies[e].category == "pathological" for e in self.etiologies])
+        self.pathological = np.array([priors.etiologies[e].category == "pathological" for e in self.etiologies])
         self.output_names: list[str] = [*self.etiologies, *CATEGORY_COLUMNS]
         self._all_columns = np.arange(n_e)
         self._benign_columns = np.flatnonzero(~self.pathological)
@@ -227,8 +228,9 @@ class BatchScorer:
             parents = priors.nodes[node].parents
             for other in parents[1:]:
                 parent_of[find(other)] = find(parents[0])
-        components = [[m for m in self.mechanisms if find(m) == root]
-                      for root in dict.fromkeys(find(m) for m in self.mechanisms)]
+        components = [
+            [m for m in self.mechanisms if find(m) == root] for root in dict.fromkeys(find(m) for m in self.mechanisms)
+        ]
 
         # likelihood tables: the findings split into groups, each group's joint codes index a table
         self.findings: tuple[str, ...] = tuple(engine.direct) + tuple(engine.via_mechanisms)
@@ -354,7 +356,10 @@ class BatchScorer:
         return joint
 
     def probabilities(
-        self, root_codes: np.ndarray, finding_codes: np.ndarray, block: int = DEFAULT_BLOCK,
+        self,
+        root_codes: np.ndarray,
+        finding_codes: np.ndarray,
+        block: int = DEFAULT_BLOCK,
         workers: int | None = None,
     ) -> np.ndarray:
         """Normalised posteriors and roll-ups from integer state codes.
@@ -402,8 +407,9 @@ class BatchScorer:
                 list(pool.map(run, starts))
         return values
 
-    def encode(self, cases: pd.DataFrame, passthrough: Sequence[str] = ()) -> tuple[
-            np.ndarray, np.ndarray, list[CaseProblem]]:
+    def encode(
+        self, cases: pd.DataFrame, passthrough: Sequence[str] = ()
+    ) -> tuple[np.ndarray, np.ndarray, list[CaseProblem]]:
         """Check a case table and turn it into integer state codes.
 
         Parameters
@@ -426,11 +432,19 @@ class BatchScorer:
         allowed = set(ALLOWED_COLUMNS) | set(passthrough)
         for col in passthrough:
             if col in self.states or col in self.etiologies or col in CATEGORY_COLUMNS:
-                problems.append(CaseProblem(str(col), f"column '{col}' cannot be passed through: "
-                                            "it is an evidence node or an output column"))
+                problems.append(
+                    CaseProblem(
+                        str(col), f"column '{col}' cannot be passed through: it is an evidence node or an output column"
+                    )
+                )
             elif col not in cases.columns:
-                problems.append(CaseProblem(str(col), f"passthrough column '{col}' is not in the table. "
-                                            f"Its columns: {', '.join(map(str, cases.columns))}"))
+                problems.append(
+                    CaseProblem(
+                        str(col),
+                        f"passthrough column '{col}' is not in the table. "
+                        f"Its columns: {', '.join(map(str, cases.columns))}",
+                    )
+                )
         duplicated = set(cases.columns[cases.columns.duplicated()])
         for col in duplicated:
             problems.append(CaseProblem(str(col), f"column '{col}' appears more than once"))
@@ -450,9 +464,11 @@ class BatchScorer:
                     what = "the etiology" if col == ETIOLOGY else "a latent mechanism"
                     message = f"column '{col}' is {what} and cannot be evidence"
                 else:
-                    message = (f"unknown column '{col}'.{_closest(col, self.states)} Columns must be "
-                               f"evidence nodes ({', '.join(self.states)}), or {', '.join(ALLOWED_COLUMNS)}, "
-                               "or be named as passthrough columns")
+                    message = (
+                        f"unknown column '{col}'.{_closest(col, self.states)} Columns must be "
+                        f"evidence nodes ({', '.join(self.states)}), or {', '.join(ALLOWED_COLUMNS)}, "
+                        "or be named as passthrough columns"
+                    )
                 problems.append(CaseProblem(str(col), message))
                 continue
             codes, col_problems = self._encode_column(col, cases[col], index)
@@ -463,8 +479,7 @@ class BatchScorer:
                 finding_codes[:, findings[col]] = codes
         return root_codes, finding_codes, problems
 
-    def _encode_column(self, node: str, values: pd.Series, index: pd.Index) -> tuple[
-            np.ndarray, list[CaseProblem]]:
+    def _encode_column(self, node: str, values: pd.Series, index: pd.Index) -> tuple[np.ndarray, list[CaseProblem]]:
         states = self.states[node]
         lookup_state = {s: i for i, s in enumerate(states)}
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -485,11 +500,15 @@ class BatchScorer:
         for j in invalid:
             value = uniques[j]
             rows = tuple(index[np.flatnonzero(codes == j)])
-            problems.append(CaseProblem(
-                str(node),
-                f"column '{node}': invalid state {value!r}.{_closest(value, states)} "
-                f"Valid states: {valid}; leave the cell empty if unobserved",
-                value, rows))
+            problems.append(
+                CaseProblem(
+                    str(node),
+                    f"column '{node}': invalid state {value!r}.{_closest(value, states)} "
+                    f"Valid states: {valid}; leave the cell empty if unobserved",
+                    value,
+                    rows,
+                )
+            )
         mapped[mapped == -2] = -1
         return mapped, problems
 
@@ -500,10 +519,16 @@ class BatchScorer:
             if isinstance(value, str) and value in ("", self.setting):
                 continue
             rows = tuple(index[np.flatnonzero(codes == j)])
-            problems.append(CaseProblem(
-                "setting", f"column 'setting': {value!r} is not the setting being scored "
-                f"('{self.setting}'). Score each setting separately (with its own model), or leave "
-                "the cell empty", value, rows))
+            problems.append(
+                CaseProblem(
+                    "setting",
+                    f"column 'setting': {value!r} is not the setting being scored "
+                    f"('{self.setting}'). Score each setting separately (with its own model), or leave "
+                    "the cell empty",
+                    value,
+                    rows,
+                )
+            )
         return problems
 
     def score(
@@ -611,8 +636,7 @@ def _groups(members: list[tuple[int, np.ndarray]], width: int) -> list[_Group]:
         table = np.divide(table, scale, out=np.zeros_like(table), where=scale > 0)
         sizes = [len(t) + 1 for _, t in current]
         strides = np.cumprod([1, *sizes[::-1]])[:-1][::-1].astype(np.intp)
-        groups.append(_Group(np.array([i for i, _ in current], dtype=np.intp), strides,
-                             np.ascontiguousarray(table)))
+        groups.append(_Group(np.array([i for i, _ in current], dtype=np.intp), strides, np.ascontiguousarray(table)))
         current.clear()
 
     rows = 1

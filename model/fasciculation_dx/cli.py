@@ -122,7 +122,6 @@ def _query(args) -> int:
     return 0
 
 
-
 def _validate(args) -> int:
     directory = args.directory if args.directory is not None else shipped_priors_dir()
     problems = validate_priors(directory)

@@ -50,12 +50,14 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
         "package version, git commit and the SHA-256 of every priors file; the output is "
         "byte-for-byte reproducible given the seed.",
     )
-    p.add_argument("--out", metavar="DIR", type=Path, default=Path("reports"),
-                   help="output directory (default: reports)")
+    p.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path("reports"), help="output directory (default: reports)"
+    )
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
     add_priors_option(p)
-    p.add_argument("--draws", type=_positive, default=2000, metavar="N",
-                   help="Monte Carlo draws per scenario (default 2000)")
+    p.add_argument(
+        "--draws", type=_positive, default=2000, metavar="N", help="Monte Carlo draws per scenario (default 2000)"
+    )
     return p
 
 

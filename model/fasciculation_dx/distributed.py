@@ -18,8 +18,9 @@ from .batch import BatchScorer
 __all__ = ["posterior_dask"]
 
 
-def _score_partition(part: pd.DataFrame, scorer: BatchScorer, passthrough: list[str],
-                     on_impossible: str) -> pd.DataFrame:
+def _score_partition(
+    part: pd.DataFrame, scorer: BatchScorer, passthrough: list[str], on_impossible: str
+) -> pd.DataFrame:
     return scorer.score(part, passthrough=passthrough, on_impossible=on_impossible, workers=1)
 
 
@@ -60,10 +61,16 @@ def posterior_dask(
     if missing:
         from .batch import CaseProblem, CaseTableError
 
-        raise CaseTableError([CaseProblem(c, f"passthrough column '{c}' is not in the table. Its columns: "
-                                          f"{', '.join(map(str, ddf.columns))}") for c in missing])
-    meta = pd.concat([ddf._meta[passthrough],
-                      pd.DataFrame({c: pd.Series(dtype="float64") for c in scorer.output_names})], axis=1)
+        raise CaseTableError(
+            [
+                CaseProblem(
+                    c, f"passthrough column '{c}' is not in the table. Its columns: {', '.join(map(str, ddf.columns))}"
+                )
+                for c in missing
+            ]
+        )
+    meta = pd.concat(
+        [ddf._meta[passthrough], pd.DataFrame({c: pd.Series(dtype="float64") for c in scorer.output_names})], axis=1
+    )
     shared = dask.delayed(scorer, pure=True)
-    return ddf.map_partitions(_score_partition, shared, passthrough, on_impossible, meta=meta,
-                              enforce_metadata=True)
+    return ddf.map_partitions(_score_partition, shared, passthrough, on_impossible, meta=meta, enforce_metadata=True)

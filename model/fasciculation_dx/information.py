@@ -21,8 +21,12 @@ def entropy_bits(p: np.ndarray) -> float:
 
 
 def rank_tests(
-    engine, priors: Priors, evidence: Mapping[str, str], findings: Sequence[str], pathological: np.ndarray
-, by: str = "etiology"
+    engine,
+    priors: Priors,
+    evidence: Mapping[str, str],
+    findings: Sequence[str],
+    pathological: np.ndarray,
+    by: str = "etiology",
 ) -> list[dict]:
     """Rank unobserved findings by expected information gain.
 

@@ -50,8 +50,7 @@ from .priors import LAYERS, Priors
 from .query import DISCLAIMER
 from .scenarios import SCENARIOS, Scenario
 
-__all__ = ["build_reports", "provenance", "priors_hashes", "git_commit", "draw_structure",
-           "REPORT_FILES"]
+__all__ = ["build_reports", "provenance", "priors_hashes", "git_commit", "draw_structure", "REPORT_FILES"]
 
 REPORT_FILES = ("README.md", "model_card.md", "sensitivity.md", "clinical_cases.md", "provenance.json")
 """The top-level files that :func:`build_reports` writes (figures and tables go to subfolders)."""
@@ -196,8 +195,9 @@ def _write_text(path: Path, lines: Sequence[str]) -> Path:
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"), encoding="utf-8",
-                    newline="\n")
+    path.write_text(
+        frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"), encoding="utf-8", newline="\n"
+    )
     return path
 
 
@@ -248,7 +248,7 @@ def _layer_rows(priors: Priors, width: int = 16) -> list[tuple[str, list[str]]]:
 
         nodes = sorted(nodes, key=lambda n: (round(parent_x(n), 6), n)) if layer in ("mechanism", "finding") else nodes
         size = -(-len(nodes) // -(-len(nodes) // width))  # rows of even length, at most ``width``
-        chunks = [nodes[i:i + size] for i in range(0, len(nodes), size)]
+        chunks = [nodes[i : i + size] for i in range(0, len(nodes), size)]
         for chunk in chunks:
             xs = np.linspace(0.04, 0.96, len(chunk)) if len(chunk) > 1 else np.array([0.5])
             for n, x in zip(chunk, xs):
@@ -283,16 +283,32 @@ def draw_structure(priors: Priors, ax=None):
     from matplotlib.collections import LineCollection
 
     for layer in LAYERS:
-        segments = [[pos[parent], pos[child]] for child, spec in priors.nodes.items() if spec.layer == layer
-                    for parent in spec.parents]
+        segments = [
+            [pos[parent], pos[child]]
+            for child, spec in priors.nodes.items()
+            if spec.layer == layer
+            for parent in spec.parents
+        ]
         if segments:
             ax.add_collection(LineCollection(segments, colors=_LAYER_COLOURS[layer], alpha=0.3, linewidths=0.6))
     for n, (x, y) in pos.items():
         layer = priors.nodes[n].layer
         label = "\n".join(textwrap.wrap(n.replace("_", " "), 13))
-        ax.text(x, y, label, ha="center", va="center", fontsize=5.5, zorder=3,
-                bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": _LAYER_COLOURS[layer],
-                      "linewidth": 0.9})
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=5.5,
+            zorder=3,
+            bbox={
+                "boxstyle": "round,pad=0.25",
+                "facecolor": "white",
+                "edgecolor": _LAYER_COLOURS[layer],
+                "linewidth": 0.9,
+            },
+        )
     seen = []
     for r, (layer, _) in enumerate(rows):
         if layer in seen:
@@ -303,8 +319,10 @@ def draw_structure(priors: Priors, ax=None):
     ax.set_xlim(-0.09, 1.01)
     ax.set_ylim(-0.06, 1.06)
     ax.axis("off")
-    ax.set_title(f"fasciculation_dx: {len(priors.nodes)} nodes; every edge runs from a cause (above) "
-                 "to its effect (below)", fontsize=10)
+    ax.set_title(
+        f"fasciculation_dx: {len(priors.nodes)} nodes; every edge runs from a cause (above) to its effect (below)",
+        fontsize=10,
+    )
     return ax
 
 
@@ -313,11 +331,19 @@ def _parameters_frame(priors: Priors) -> pd.DataFrame:
     records = []
     for p in priors.parameters():
         source = priors.sources.get(p.source_id)
-        records.append({
-            "file": p.file, "line": p.line, "key": "/".join(p.key), "value": p.value, "low": p.low,
-            "high": p.high, "source_id": p.source_id, "source_kind": source.kind if source else "",
-            "citation": source.citation if source else "",
-        })
+        records.append(
+            {
+                "file": p.file,
+                "line": p.line,
+                "key": "/".join(p.key),
+                "value": p.value,
+                "low": p.low,
+                "high": p.high,
+                "source_id": p.source_id,
+                "source_kind": source.kind if source else "",
+                "citation": source.citation if source else "",
+            }
+        )
     return pd.DataFrame.from_records(records)
 
 
@@ -354,12 +380,19 @@ def _model_card(priors: Priors, stamp: Mapping, out: Path) -> list[Path]:
     rates = {(p.key[0], p.key[1]): p.value for p in priors.base_rates}
     lines += _table(
         ["etiology", "group", "category", *[f"base rate ({s})" for s in settings], "description"],
-        [(e.name, e.group, e.category, *[rates.get((s, e.name), float("nan")) for s in settings], e.description)
-         for e in priors.etiologies.values()])
+        [
+            (e.name, e.group, e.category, *[rates.get((s, e.name), float("nan")) for s in settings], e.description)
+            for e in priors.etiologies.values()
+        ],
+    )
     lines += ["## Nodes", ""]
-    lines += _table(["node", "layer", "panel", "states", "parents", "description"],
-                    [(n, s.layer, s.panel, ", ".join(s.states), ", ".join(s.parents), s.description)
-                     for n, s in priors.nodes.items()])
+    lines += _table(
+        ["node", "layer", "panel", "states", "parents", "description"],
+        [
+            (n, s.layer, s.panel, ", ".join(s.states), ", ".join(s.parents), s.description)
+            for n, s in priors.nodes.items()
+        ],
+    )
     lines += [
         "## Parameters",
         "",
@@ -371,20 +404,27 @@ def _model_card(priors: Priors, stamp: Mapping, out: Path) -> list[Path]:
     ]
     for file, rows in params.groupby("file", sort=False):
         lines += [f"### `{file}`", ""]
-        lines += _table(["line", "key", "value", "low", "high", "source_id"],
-                        [(r.line, r.key, r.value, r.low, r.high, f"`{r.source_id}`") for r in rows.itertuples()])
+        lines += _table(
+            ["line", "key", "value", "low", "high", "source_id"],
+            [(r.line, r.key, r.value, r.low, r.high, f"`{r.source_id}`") for r in rows.itertuples()],
+        )
     uses = params["source_id"].value_counts()
     lines += ["## Sources", ""]
-    lines += _table(["source_id", "kind", "year", "citation", "url", "parameters"],
-                    [(f"`{s.source_id}`", s.kind, s.year, s.citation, s.url, int(uses.get(s.source_id, 0)))
-                     for s in priors.sources.values()])
+    lines += _table(
+        ["source_id", "kind", "year", "citation", "url", "parameters"],
+        [
+            (f"`{s.source_id}`", s.kind, s.year, s.citation, s.url, int(uses.get(s.source_id, 0)))
+            for s in priors.sources.values()
+        ],
+    )
     written.append(_write_text(out / "model_card.md", lines))
     return written
 
 
 # -- sensitivity ----------------------------------------------------------------------------------
-def _scenario_section(scenario: Scenario, models: Mapping[str, Model], out: Path, seed: int, draws: int, top: int,
-                      thresholds: int) -> tuple[list[str], list[Path]]:
+def _scenario_section(
+    scenario: Scenario, models: Mapping[str, Model], out: Path, seed: int, draws: int, top: int, thresholds: int
+) -> tuple[list[str], list[Path]]:
     from .plots import tornado
     from .sensitivity import compare_settings, screen, threshold
     from .uncertainty import monte_carlo
@@ -402,21 +442,30 @@ def _scenario_section(scenario: Scenario, models: Mapping[str, Model], out: Path
     settings = compare_settings(model.priors, evidence)
     categories = compare_settings(model.priors, evidence, level="category")
     lines += ["### Posterior in each care setting", ""]
-    lines += _table(["etiology", *settings.columns],
-                    [(e, *[_pct(v) for v in row]) for e, row in settings.head(8).iterrows()])
-    lines += _table(["category", *categories.columns],
-                    [(c, *[_pct(v) for v in row]) for c, row in categories.iterrows()])
+    lines += _table(
+        ["etiology", *settings.columns], [(e, *[_pct(v) for v in row]) for e, row in settings.head(8).iterrows()]
+    )
+    lines += _table(
+        ["category", *categories.columns], [(c, *[_pct(v) for v in row]) for c, row in categories.iterrows()]
+    )
 
     # one-way screening
     table = screen(model, evidence, "pathological")
     moving = int((table["swing"] > 0.01).sum())
-    ax = tornado(table, top=top, ax=_figure((9, 0.35 * min(top, len(table)) + 1.8)).add_subplot(),
-                 title=f"{scenario.title}: top {top} parameters for P(pathological)")
+    ax = tornado(
+        table,
+        top=top,
+        ax=_figure((9, 0.35 * min(top, len(table)) + 1.8)).add_subplot(),
+        title=f"{scenario.title}: top {top} parameters for P(pathological)",
+    )
     written += _save(ax.figure, out / "figures" / f"{name}_tornado")
     head = table.head(top)
-    written.append(_write_csv(out / "tables" / f"{name}_top_parameters.csv",
-                              head.drop(columns=["linear_fractional"]).assign(
-                                  linear_fractional=head["linear_fractional"].astype(int))))
+    written.append(
+        _write_csv(
+            out / "tables" / f"{name}_top_parameters.csv",
+            head.drop(columns=["linear_fractional"]).assign(linear_fractional=head["linear_fractional"].astype(int)),
+        )
+    )
     lines += [
         "### One-way sensitivity (tornado)",
         "",
@@ -427,9 +476,23 @@ def _scenario_section(scenario: Scenario, models: Mapping[str, Model], out: Path
         f"![Tornado: {scenario.title}](figures/{name}_tornado.svg)",
         "",
     ]
-    lines += _table(["parameter", "key", "value", "low", "high", "P at low", "P at high", "swing", "source_id"],
-                    [(r.parameter, r.key, r.value, r.low, r.high, _pct(r.at_low), _pct(r.at_high), _pct(r.swing),
-                      f"`{r.source_id}`") for r in head.itertuples()])
+    lines += _table(
+        ["parameter", "key", "value", "low", "high", "P at low", "P at high", "swing", "source_id"],
+        [
+            (
+                r.parameter,
+                r.key,
+                r.value,
+                r.low,
+                r.high,
+                _pct(r.at_low),
+                _pct(r.at_high),
+                _pct(r.swing),
+                f"`{r.source_id}`",
+            )
+            for r in head.itertuples()
+        ],
+    )
 
     # thresholds of the top parameters
     if thresholds > 0:
@@ -445,16 +508,25 @@ def _scenario_section(scenario: Scenario, models: Mapping[str, Model], out: Path
         for r in head.head(thresholds).itertuples():
             th = threshold(model, r.parameter, evidence, "pathological", REFERRAL_THRESHOLD)
             inside = th.value is not None and r.low <= th.value <= r.high
-            rows.append((r.parameter, r.key, r.value, "none" if th.value is None else _num(th.value),
-                         th.reason or ("yes" if inside else "no"), "closed form" if th.exact else "root-finding"))
+            rows.append(
+                (
+                    r.parameter,
+                    r.key,
+                    r.value,
+                    "none" if th.value is None else _num(th.value),
+                    th.reason or ("yes" if inside else "no"),
+                    "closed form" if th.exact else "root-finding",
+                )
+            )
         lines += _table(["parameter", "key", "value", "threshold", "within range?", "method"], rows)
 
     # Monte Carlo
     result = monte_carlo(model, evidence, draws=draws, seed=seed)
     etio = result.interval(0.9)
     cat = result.interval(0.9, by="category")
-    ax = interval_plot(etio, top=10, ax=_figure((7.5, 5)).add_subplot(),
-                       title=f"{scenario.title}: 90% credible intervals")
+    ax = interval_plot(
+        etio, top=10, ax=_figure((7.5, 5)).add_subplot(), title=f"{scenario.title}: 90% credible intervals"
+    )
     written += _save(ax.figure, out / "figures" / f"{name}_intervals")
     frame = pd.concat([etio.assign(level="etiology"), cat.assign(level="category")])
     frame = frame.rename_axis("name").reset_index()[["level", "name", "probability", "lower", "upper", "mean", "sd"]]
@@ -468,14 +540,26 @@ def _scenario_section(scenario: Scenario, models: Mapping[str, Model], out: Path
         f"![Credible intervals: {scenario.title}](figures/{name}_intervals.svg)",
         "",
     ]
-    lines += _table(["", "probability", "90% interval", "mean", "sd"],
-                    [(n, _pct(r.probability), f"{_pct(r.lower)} to {_pct(r.upper)}", _pct(r["mean"]), _num(r.sd))
-                     for n, r in pd.concat([cat, etio.head(8)]).iterrows()])
+    lines += _table(
+        ["", "probability", "90% interval", "mean", "sd"],
+        [
+            (n, _pct(r.probability), f"{_pct(r.lower)} to {_pct(r.upper)}", _pct(r["mean"]), _num(r.sd))
+            for n, r in pd.concat([cat, etio.head(8)]).iterrows()
+        ],
+    )
     return lines, written
 
 
-def _sensitivity(models: Mapping[str, Model], stamp: Mapping, out: Path, seed: int, draws: int, top: int,
-                 thresholds: int, scenarios: Sequence[Scenario]) -> list[Path]:
+def _sensitivity(
+    models: Mapping[str, Model],
+    stamp: Mapping,
+    out: Path,
+    seed: int,
+    draws: int,
+    top: int,
+    thresholds: int,
+    scenarios: Sequence[Scenario],
+) -> list[Path]:
     lines = [
         "# Sensitivity and uncertainty for the named scenarios",
         "",
@@ -483,8 +567,8 @@ def _sensitivity(models: Mapping[str, Model], stamp: Mapping, out: Path, seed: i
         "(`fasciculation_dx.scenarios`), and how firm their posteriors are. " + DISCLAIMER,
         "",
         *_stamp_markdown(stamp),
-        "Scenarios: " + ", ".join(f"[{s.title}](#{s.title.lower().replace(' ', '-').replace(',', '')})"
-                                  for s in scenarios),
+        "Scenarios: "
+        + ", ".join(f"[{s.title}](#{s.title.lower().replace(' ', '-').replace(',', '')})" for s in scenarios),
         "",
     ]
     written: list[Path] = []
@@ -517,9 +601,18 @@ def _rank_cases(path: Path, models: Mapping[str, Model]) -> pd.DataFrame:
         post = models[setting].posterior(cases.evidence(i))
         truth = str(labels[i])
         rank = list(post.index).index(truth) + 1
-        records.append({"case_id": str(ids[i]), "setting": setting, "etiology": truth, "rank": rank,
-                        "probability": float(post[truth]), "top_1": post.index[0],
-                        "top_1_probability": float(post.iloc[0]), "findings": len(cases.evidence(i))})
+        records.append(
+            {
+                "case_id": str(ids[i]),
+                "setting": setting,
+                "etiology": truth,
+                "rank": rank,
+                "probability": float(post[truth]),
+                "top_1": post.index[0],
+                "top_1_probability": float(post.iloc[0]),
+                "findings": len(cases.evidence(i)),
+            }
+        )
     return pd.DataFrame.from_records(records)
 
 
@@ -543,19 +636,32 @@ def _clinical(models: dict[str, Model], stamp: Mapping, out: Path, cases_dir: Pa
         ranks = _rank_cases(path, models)
         written.append(_write_csv(out / "tables" / f"clinical_{path.stem}.csv", ranks))
         top1, top3 = float((ranks["rank"] == 1).mean()), float((ranks["rank"] <= 3).mean())
-        lines += [f"## {title} (`{file}`)", "",
-                  f"{len(ranks)} cases, {ranks['etiology'].nunique()} etiologies: top-1 accuracy {_pct(top1)}, "
-                  f"top-3 accuracy {_pct(top3)}; median rank {_num(float(ranks['rank'].median()))}.", ""]
-        lines += _table(["case", "setting", "true etiology", "rank", "P(true)", "model's top", "P(top)"],
-                        [(r.case_id, r.setting, r.etiology, r.rank, _pct(r.probability), r.top_1,
-                          _pct(r.top_1_probability)) for r in ranks.itertuples()])
+        lines += [
+            f"## {title} (`{file}`)",
+            "",
+            f"{len(ranks)} cases, {ranks['etiology'].nunique()} etiologies: top-1 accuracy {_pct(top1)}, "
+            f"top-3 accuracy {_pct(top3)}; median rank {_num(float(ranks['rank'].median()))}.",
+            "",
+        ]
+        lines += _table(
+            ["case", "setting", "true etiology", "rank", "P(true)", "model's top", "P(top)"],
+            [
+                (r.case_id, r.setting, r.etiology, r.rank, _pct(r.probability), r.top_1, _pct(r.top_1_probability))
+                for r in ranks.itertuples()
+            ],
+        )
         misses = ranks[ranks["rank"] > 3]
         if len(misses):
-            lines += ["Outside the top 3: " + ", ".join(f"`{c}` (rank {k})" for c, k in
-                                                       zip(misses["case_id"], misses["rank"])), ""]
+            lines += [
+                "Outside the top 3: "
+                + ", ".join(f"`{c}` (rank {k})" for c, k in zip(misses["case_id"], misses["rank"])),
+                "",
+            ]
     if not found:
-        lines += [f"No case files were found (looked for `cases.csv` and `reachability.csv` in `{cases_dir.name}/`).",
-                  ""]
+        lines += [
+            f"No case files were found (looked for `cases.csv` and `reachability.csv` in `{cases_dir.name}/`).",
+            "",
+        ]
     written.append(_write_text(out / "clinical_cases.md", lines))
     return written
 
@@ -614,8 +720,10 @@ def build_reports(
     >>> files = build_reports("reports", seed=0)  # doctest: +SKIP
     """
     if draws < 2 or top < 1 or thresholds < 0:
-        raise FasciculationDxError(f"draws must be at least 2, top at least 1 and thresholds at least 0. "
-                                   f"Got draws={draws}, top={top}, thresholds={thresholds} instead")
+        raise FasciculationDxError(
+            f"draws must be at least 2, top at least 1 and thresholds at least 0. "
+            f"Got draws={draws}, top={top}, thresholds={thresholds} instead"
+        )
     _matplotlib()
     directory = Path(priors_dir) if priors_dir is not None else shipped_priors_dir()
     priors = load_priors(directory)

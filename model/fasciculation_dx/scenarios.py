@@ -176,6 +176,4 @@ def get_scenario(name: str) -> Scenario:
     except KeyError:
         close = get_close_matches(name, list(_BY_NAME), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise EvidenceError(
-            f"unknown scenario '{name}'. Valid scenarios: {', '.join(_BY_NAME)}.{hint}"
-        ) from None
+        raise EvidenceError(f"unknown scenario '{name}'. Valid scenarios: {', '.join(_BY_NAME)}.{hint}") from None

@@ -49,8 +49,10 @@ class ScoreFileError(FasciculationDxError, ValueError):
 def _format(path: Path, role: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ScoreFileError(f"cannot tell the format of the {role} file '{path}' from its extension "
-                             f"'{path.suffix}'. Valid extensions: {', '.join(FORMATS)}")
+        raise ScoreFileError(
+            f"cannot tell the format of the {role} file '{path}' from its extension "
+            f"'{path.suffix}'. Valid extensions: {', '.join(FORMATS)}"
+        )
     return FORMATS[suffix]
 
 
@@ -65,8 +67,9 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _read_chunks(path: Path, fmt: str, chunksize: int) -> Iterator[pd.DataFrame]:
     if fmt == "csv":
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                             chunksize=chunksize, encoding="utf-8-sig")
+        reader = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_filter=False, chunksize=chunksize, encoding="utf-8-sig"
+        )
         with reader:
             yield from reader
     else:
@@ -104,14 +107,13 @@ class _Writer:
             import pyarrow.parquet as pq
 
             source = pq.ParquetFile(input_path).schema_arrow
-        self._pass_fields = [source.field(c) if source is not None else pa.field(c, pa.string())
-                             for c in passthrough]
+        self._pass_fields = [source.field(c) if source is not None else pa.field(c, pa.string()) for c in passthrough]
 
     def write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
 
         if self._schema is None:
-            floats = [pa.field(str(c), pa.float64()) for c in frame.columns[len(self._pass_fields):]]
+            floats = [pa.field(str(c), pa.float64()) for c in frame.columns[len(self._pass_fields) :]]
             self._schema = pa.schema([*self._pass_fields, *floats])
             if self.fmt == "csv":
                 import pyarrow.csv as pc
@@ -190,8 +192,9 @@ def score_file(
     if not src.is_file():
         raise ScoreFileError(f"input file '{src}' does not exist or is not a file")
     if _same_file(src, dst):
-        raise ScoreFileError(f"refusing to overwrite the input file '{src}' with the output; "
-                             "choose another output path")
+        raise ScoreFileError(
+            f"refusing to overwrite the input file '{src}' with the output; choose another output path"
+        )
     if not isinstance(chunksize, int) or chunksize < 1:
         raise ScoreFileError(f"chunksize must be a positive integer. Got {chunksize!r} instead")
     if on_impossible not in ("raise", "nan"):
@@ -219,8 +222,10 @@ def score_file(
                     passthrough = [c for c in chunk.columns if c in ALLOWED_COLUMNS or c in keep]
                     missing = [c for c in keep if c not in chunk.columns]
                     if missing:
-                        raise ScoreFileError(f"column(s) to keep not in '{src}': {', '.join(missing)}. "
-                                             f"Its columns: {', '.join(map(str, chunk.columns))}")
+                        raise ScoreFileError(
+                            f"column(s) to keep not in '{src}': {', '.join(missing)}. "
+                            f"Its columns: {', '.join(map(str, chunk.columns))}"
+                        )
                     writer = _Writer(tmp, out_fmt, src, in_fmt, passthrough)
                 rows += len(chunk)
                 root_codes, finding_codes, chunk_problems = scorer.encode(chunk, passthrough)
@@ -252,8 +257,10 @@ def score_file(
             raise ImpossibleCasesError(impossible, where=f"'{src}'", note=_ROW_NOTE)
         if writer is None:
             raise ScoreFileError(f"'{src}' has no header row; it must have one column per evidence node")
-        empty = pd.DataFrame({c: pd.Series(dtype=str) for c in passthrough or []}
-                             | {c: pd.Series(dtype=float) for c in scorer.output_names})
+        empty = pd.DataFrame(
+            {c: pd.Series(dtype=str) for c in passthrough or []}
+            | {c: pd.Series(dtype=float) for c in scorer.output_names}
+        )
         writer.close(empty)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)

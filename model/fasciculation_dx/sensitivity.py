@@ -118,18 +118,21 @@ def resolve_query(priors: Priors, query: str | Sequence[str]) -> tuple[str, np.n
         if query in ("benign", "pathological"):
             return query, np.array([priors.etiologies[e].category == query for e in names])
         if query.startswith("group:"):
-            group = query[len("group:"):]
+            group = query[len("group:") :]
             mask = np.array([priors.etiologies[e].group == group for e in names])
             if mask.any():
                 return query, mask
         raise EvidenceError(
             f"unknown query '{query}'. Give an etiology, 'benign', 'pathological' or 'group:<group>' "
-            f"(groups: {', '.join(sorted({e.group for e in priors.etiologies.values()}))})")
+            f"(groups: {', '.join(sorted({e.group for e in priors.etiologies.values()}))})"
+        )
     chosen = list(query)
     unknown = [q for q in chosen if q not in priors.etiologies]
     if unknown or not chosen:
-        raise EvidenceError(f"unknown etiologies in the query: {', '.join(unknown) or '(none given)'}. "
-                            f"Valid etiologies: {', '.join(names)}")
+        raise EvidenceError(
+            f"unknown etiologies in the query: {', '.join(unknown) or '(none given)'}. "
+            f"Valid etiologies: {', '.join(names)}"
+        )
     return "+".join(chosen), np.array([e in chosen for e in names])
 
 
@@ -148,8 +151,9 @@ def find_parameter(priors: Priors, ref: ParameterRef) -> Parameter:
         try:
             line = int(line_text)
         except ValueError:
-            raise FasciculationDxError(f"a parameter is named 'file:line' (e.g. cpts/weakness.csv:3). "
-                                       f"Got '{ref}' instead") from None
+            raise FasciculationDxError(
+                f"a parameter is named 'file:line' (e.g. cpts/weakness.csv:3). Got '{ref}' instead"
+            ) from None
     else:
         file, line = ref
     for row in _rows_of_file(priors, file):
@@ -259,8 +263,9 @@ class _Scenario:
         self.root_evidence = any(r in self.evidence for r in e.roots)
         self.R = e._root_factor(self.evidence)
         direct_rows = {n: e.direct[n][e._state_index[n][s]] for n, s in self.evidence.items() if n in e.direct}
-        mech_rows = {n: e.via_mechanisms[n][e._state_index[n][s]]
-                     for n, s in self.evidence.items() if n in e.via_mechanisms}
+        mech_rows = {
+            n: e.via_mechanisms[n][e._state_index[n][s]] for n, s in self.evidence.items() if n in e.via_mechanisms
+        }
         self.direct_rows = direct_rows
         self.mech_rows = mech_rows
         self.D = np.prod(list(direct_rows.values()), axis=0) if direct_rows else np.ones(len(self.etiologies))
@@ -306,8 +311,7 @@ class _Scenario:
             cols = [e.mechanisms.index(p) for p in spec.parents]
             parent_states = [self.priors.nodes[p].states for p in spec.parents]
             configs = e.mechanism_configs[:, cols]
-            hit = np.array([assigned[tuple(ps[i] for ps, i in zip(parent_states, row))] == key
-                            for row in configs])
+            hit = np.array([assigned[tuple(ps[i] for ps, i in zip(parent_states, row))] == key for row in configs])
             others = [r for n, r in self.mech_rows.items() if n != node]
             m_minus = np.prod(others, axis=0) if others else np.ones(len(configs))
             PM = e.mechanism_given_etiology
@@ -481,9 +485,23 @@ def _function(scn: _Scenario, param: Parameter, mask: np.ndarray, label: str) ->
             return _ratio(a * x + b, c * x + d)
 
         derivative, s, t, vertex = _hyperbola(a, b, c, d, x0)
-        return SensitivityFunction(param, label, x0, evaluate(x0), True, (a, b, c, d), derivative, s, t,
-                                   vertex, param.low, param.high, evaluate(param.low),
-                                   evaluate(param.high), evaluate)
+        return SensitivityFunction(
+            param,
+            label,
+            x0,
+            evaluate(x0),
+            True,
+            (a, b, c, d),
+            derivative,
+            s,
+            t,
+            vertex,
+            param.low,
+            param.high,
+            evaluate(param.low),
+            evaluate(param.high),
+            evaluate,
+        )
 
     cache: dict[float, float] = {}
 
@@ -499,8 +517,23 @@ def _function(scn: _Scenario, param: Parameter, mask: np.ndarray, label: str) ->
         hi = min(hi, 1.0)
     derivative = (evaluate(hi) - evaluate(lo)) / (hi - lo)
     posterior = _ratio(float(scn.J[mask].sum()), float(scn.J.sum()))
-    return SensitivityFunction(param, label, x0, posterior, False, None, derivative, None, None, None,
-                               param.low, param.high, evaluate(param.low), evaluate(param.high), evaluate)
+    return SensitivityFunction(
+        param,
+        label,
+        x0,
+        posterior,
+        False,
+        None,
+        derivative,
+        None,
+        None,
+        None,
+        param.low,
+        param.high,
+        evaluate(param.low),
+        evaluate(param.high),
+        evaluate,
+    )
 
 
 def sensitivity_function(
@@ -583,8 +616,7 @@ def screen(
     scn = _setup(model, evidence)
     label, mask = resolve_query(scn.priors, query)
     priors = scn.priors
-    rows = ([find_parameter(priors, p) for p in parameters] if parameters is not None
-            else list(priors.parameters()))
+    rows = [find_parameter(priors, p) for p in parameters] if parameters is not None else list(priors.parameters())
     p0 = _ratio(float(scn.J[mask].sum()), float(scn.J.sum()))
     records = []
     terms_cache: dict[tuple[str, tuple[str, ...]], tuple | None] = {}
@@ -622,20 +654,22 @@ def screen(
             jl, jh = scn.joint_at(param, param.low), scn.joint_at(param, param.high)
             at_low = _ratio(float(jl[mask].sum()), float(jl.sum()))
             at_high = _ratio(float(jh[mask].sum()), float(jh.sum()))
-        records.append({
-            "parameter": f"{param.file}:{param.line}",
-            "file": param.file,
-            "line": param.line,
-            "key": "/".join(param.key),
-            "value": param.value,
-            "low": param.low,
-            "high": param.high,
-            "at_low": at_low,
-            "at_high": at_high,
-            "swing": abs(at_high - at_low),
-            "linear_fractional": linear,
-            "source_id": param.source_id,
-        })
+        records.append(
+            {
+                "parameter": f"{param.file}:{param.line}",
+                "file": param.file,
+                "line": param.line,
+                "key": "/".join(param.key),
+                "value": param.value,
+                "low": param.low,
+                "high": param.high,
+                "at_low": at_low,
+                "at_high": at_high,
+                "swing": abs(at_high - at_low),
+                "linear_fractional": linear,
+                "source_id": param.source_id,
+            }
+        )
     table = pd.DataFrame.from_records(records)
     table = table.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
     table.attrs["posterior"] = p0
@@ -723,8 +757,21 @@ def _package(param, kind, crossings, domain, exact, leaders=None, target=None, q
     value = min(candidates, key=lambda x: abs(x - x0)) if candidates else None
     reason = None if value is not None else f"none within {_fmt_domain(domain)}"
     leaders = leaders or {}
-    return Threshold(param, kind, x0, value, below, above, leaders.get(below), leaders.get(above), domain,
-                     reason, exact, target, query)
+    return Threshold(
+        param,
+        kind,
+        x0,
+        value,
+        below,
+        above,
+        leaders.get(below),
+        leaders.get(above),
+        domain,
+        reason,
+        exact,
+        target,
+        query,
+    )
 
 
 def threshold(
@@ -809,10 +856,8 @@ def leading_threshold(
         at0 = u + v * x0
         lead = int(np.argmax(at0))
         crossings, leaders = [], {}
-        up = [(float((u[lead] - u[i]) / (v[i] - v[lead])), i) for i in range(len(u))
-              if i != lead and v[i] > v[lead]]
-        down = [(float((u[lead] - u[i]) / (v[i] - v[lead])), i) for i in range(len(u))
-                if i != lead and v[i] < v[lead]]
+        up = [(float((u[lead] - u[i]) / (v[i] - v[lead])), i) for i in range(len(u)) if i != lead and v[i] > v[lead]]
+        down = [(float((u[lead] - u[i]) / (v[i] - v[lead])), i) for i in range(len(u)) if i != lead and v[i] < v[lead]]
         up = [(x, i) for x, i in up if x0 <= x <= domain[1] and x > x0 - 1e-15]
         down = [(x, i) for x, i in down if domain[0] <= x <= x0]
         if up:
@@ -927,4 +972,3 @@ def compare_settings(
     table = pd.DataFrame(columns)
     table.index.name = {"etiology": ETIOLOGY}.get(level, level)
     return table.sort_values(settings[0], ascending=False, kind="stable")
-

@@ -97,9 +97,7 @@ def plot_posterior(
     ax.bar_label(bars, labels=[f"{p:.1%}" for p in post], padding=3, fontsize=8)
     ax.set_xlim(0, min(1.0, post.max() * 1.25 + 0.02))
     ax.set_xlabel("posterior probability")
-    ax.set_title(
-        title or f"benign {category['benign']:.0%} · pathological {category['pathological']:.0%}", fontsize=10
-    )
+    ax.set_title(title or f"benign {category['benign']:.0%} · pathological {category['pathological']:.0%}", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
@@ -166,8 +164,13 @@ def compare_categories(
     left = pd.Series(0.0, index=cats.index)
     for category in ("benign", "pathological"):
         bars = ax.barh(labels[::-1], cats[category][::-1], left=left[::-1], color=CATEGORY_COLOURS[category])
-        ax.bar_label(bars, labels=[f"{p:.0%}" if p >= 0.06 else "" for p in cats[category][::-1]],
-                     label_type="center", color="white", fontsize=8)
+        ax.bar_label(
+            bars,
+            labels=[f"{p:.0%}" if p >= 0.06 else "" for p in cats[category][::-1]],
+            label_type="center",
+            color="white",
+            fontsize=8,
+        )
         left = left + cats[category]
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability (benign green, pathological red)")

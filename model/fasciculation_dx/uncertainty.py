@@ -180,8 +180,9 @@ class _Columns(Mapping):
         if key not in self.fitted:
             rows = self.groups[key]
             index = self.order[key]
-            self.fitted[key] = (_relative_risk(index, rows[0]) if key[0] == MODIFIERS
-                                else _probability_column(index, rows))
+            self.fitted[key] = (
+                _relative_risk(index, rows[0]) if key[0] == MODIFIERS else _probability_column(index, rows)
+            )
         return self.fitted[key]
 
     def __iter__(self):
@@ -234,8 +235,7 @@ class _Plan:
         self.root_evidence = any(r in evidence for r in self.roots)
         self.mechanisms = tuple(n for n, s in nodes.items() if s.layer == "mechanism")
         self.direct = [n for n in evidence if nodes[n].parents == (ETIOLOGY,)]
-        self.via = [n for n in evidence if n not in self.roots and nodes[n].parents
-                    and nodes[n].parents != (ETIOLOGY,)]
+        self.via = [n for n in evidence if n not in self.roots and nodes[n].parents and nodes[n].parents != (ETIOLOGY,)]
         used = sorted({p for n in self.via for p in nodes[n].parents}, key=self.mechanisms.index)
         self.used_mechanisms = tuple(used)
         keys = [(BASE_RATES, (setting,))]
@@ -253,8 +253,7 @@ class _Plan:
 
     def sample(self, n: int, seed: int | None) -> dict[tuple[str, tuple[str, ...]], np.ndarray]:
         streams = np.random.SeedSequence(seed).spawn(len(self.dists))
-        return {k: self.dists[k].sample(np.random.default_rng(streams[self.dists[k].index]), n)
-                for k in self.keys}
+        return {k: self.dists[k].sample(np.random.default_rng(streams[self.dists[k].index]), n) for k in self.keys}
 
 
 def sample_parameters(
@@ -282,8 +281,9 @@ def sample_parameters(
     """
     plan = _Plan(priors, setting, check_evidence(priors, evidence or {}))
     sampled = plan.sample(draws, seed)
-    return {(r.file, r.line): values[:, j]
-            for key, values in sampled.items() for j, r in enumerate(plan.dists[key].rows)}
+    return {
+        (r.file, r.line): values[:, j] for key, values in sampled.items() for j, r in enumerate(plan.dists[key].rows)
+    }
 
 
 # -- batched evaluation ---------------------------------------------------------------------------
@@ -505,8 +505,9 @@ class _Evaluator:
             from .tables import cpt_array
 
             base = base_rate_vector(priors, plan.setting)
-            factors = _RootFactors([t[None] for t in relative_risks(priors)],
-                                   [cpt_array(priors, r)[None] for r in plan.roots])
+            factors = _RootFactors(
+                [t[None] for t in relative_risks(priors)], [cpt_array(priors, r)[None] for r in plan.roots]
+            )
             fitted = _fit_weights(base[None], factors, np.ones((1, len(base))))[0]
             with np.errstate(divide="ignore", invalid="ignore"):
                 self.w0 = np.where(base > 0, fitted / np.where(base > 0, base, 1.0), 1.0)
@@ -622,9 +623,16 @@ class MonteCarloResult:
             raise EvidenceError(f"by must be 'etiology', 'category' or 'group'. Got '{by}' instead")
         tail = (1 - level) / 2
         lower, upper = np.quantile(samples, [tail, 1 - tail], axis=0)
-        table = pd.DataFrame({"probability": point, "lower": lower, "upper": upper,
-                              "mean": samples.mean(axis=0), "sd": samples.std(axis=0, ddof=1)},
-                             index=pd.Index(names, name=ETIOLOGY if by == "etiology" else by))
+        table = pd.DataFrame(
+            {
+                "probability": point,
+                "lower": lower,
+                "upper": upper,
+                "mean": samples.mean(axis=0),
+                "sd": samples.std(axis=0, ddof=1),
+            },
+            index=pd.Index(names, name=ETIOLOGY if by == "etiology" else by),
+        )
         return table.sort_values("probability", ascending=False, kind="stable")
 
 
@@ -681,13 +689,19 @@ def monte_carlo(
         for start in starts:
             run(start)
     if not np.all(np.isfinite(out)):
-        raise FasciculationDxError("some parameter draws make the evidence impossible; "
-                                   "check the ranges of the parameters near 0")
+        raise FasciculationDxError(
+            "some parameter draws make the evidence impossible; check the ranges of the parameters near 0"
+        )
     etiologies = priors.etiology_states
     return MonteCarloResult(
-        etiologies, evaluator.point, out,
+        etiologies,
+        evaluator.point,
+        out,
         tuple(priors.etiologies[e].category for e in etiologies),
-        tuple(priors.etiologies[e].group for e in etiologies), seed, draws)
+        tuple(priors.etiologies[e].group for e in etiologies),
+        seed,
+        draws,
+    )
 
 
 def posterior_interval(
