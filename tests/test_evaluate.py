@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx import cli_research
+from fasciculation_dx.cli import main as cli_main
 from fasciculation_dx.evaluate import compare, evaluate, plot_reliability, reliability_table
 from fasciculation_dx.simulate import perturb_priors, simulate
 
@@ -83,20 +83,20 @@ def test_unlabelled_case_sets_are_refused(priors):
 
 def test_cli_simulate_calibrate_evaluate(tmp_path, capsys):
     cases = tmp_path / "sim.csv"
-    assert cli_research.main(["simulate", "-n", "80", "--missing", "0.3", "--seed", "1", "-o", str(cases)]) == 0
-    assert cli_research.main(["simulate", "-n", "10", "-o", str(cases)]) == 2  # exists
+    assert cli_main(["simulate", "-n", "80", "--missing", "0.3", "--seed", "1", "-o", str(cases)]) == 0
+    assert cli_main(["simulate", "-n", "10", "-o", str(cases)]) == 2  # exists
     out = tmp_path / "cal"
-    assert cli_research.main(["calibrate", str(cases), "--out", str(out), "--max-iter", "3"]) == 0
+    assert cli_main(["calibrate", str(cases), "--out", str(out), "--max-iter", "3"]) == 0
     assert fdx.validate_priors(out) == []
-    assert cli_research.main(["calibrate", str(cases), "--out", str(out), "--max-iter", "1"]) == 2
-    assert cli_research.main(["calibrate", str(cases), "--out", str(out), "--max-iter", "1", "--overwrite"]) == 0
+    assert cli_main(["calibrate", str(cases), "--out", str(out), "--max-iter", "1"]) == 2
+    assert cli_main(["calibrate", str(cases), "--out", str(out), "--max-iter", "1", "--overwrite"]) == 0
     png = tmp_path / "rel.png"
     capsys.readouterr()
-    assert cli_research.main(["evaluate", str(cases), "--compare", str(out), "--reliability", str(png), "--json"]) == 0
+    assert cli_main(["evaluate", str(cases), "--compare", str(out), "--reliability", str(png), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["metrics"]) == 2 and png.is_file()
-    assert cli_research.main(["evaluate", str(tmp_path / "nope.csv")]) == 2
+    assert cli_main(["evaluate", str(tmp_path / "nope.csv")]) == 2
     bad = tmp_path / "bad.csv"
     bad.write_text("weakness,etiology\nmaybe,als\n")
-    assert cli_research.main(["evaluate", str(bad)]) == 2
+    assert cli_main(["evaluate", str(bad)]) == 2
     assert "row 2" in capsys.readouterr().err

@@ -36,16 +36,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import EvidenceError, Problem
+from .errors import EvidenceError, FasciculationDxError, Problem
 from .evidence import observable_states
 from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
 
-__all__ = ["META_COLUMNS", "CaseFileError", "Cases", "read_cases", "cases_from_frame", "write_cases"]
+__all__ = ["META_COLUMNS", "CaseFileError", "CaseFileNotFoundError", "Cases", "read_cases", "cases_from_frame", "write_cases"]
 
 META_COLUMNS = ("case_id", "setting", ETIOLOGY)
 """The columns of a case file that are not evidence."""
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class CaseFileNotFoundError(FasciculationDxError, FileNotFoundError):
+    """The case file does not exist."""
 
 
 class CaseFileError(EvidenceError):
@@ -184,7 +188,7 @@ def read_cases(source: str | Path | pd.DataFrame | Cases, priors: Priors) -> Cas
     ------
     CaseFileError
         Listing every invalid header, cell and duplicate case id, each with row and column.
-    FileNotFoundError
+    CaseFileNotFoundError
         If the file does not exist.
 
     Examples
@@ -201,7 +205,7 @@ def read_cases(source: str | Path | pd.DataFrame | Cases, priors: Priors) -> Cas
         return cases_from_frame(source, priors)
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"case file {path} does not exist")
+        raise CaseFileNotFoundError(f"case file {path} does not exist; give the path of a .csv or .parquet file")
     data = path.read_bytes()
     if path.suffix.lower() in PARQUET_SUFFIXES:
         frame = pd.read_parquet(io.BytesIO(data))

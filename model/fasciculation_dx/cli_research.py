@@ -11,11 +11,10 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from .cli_args import add_priors_option, add_setting_option, load_priors_option
-from .errors import FasciculationDxError, PriorsError
+from .errors import FasciculationDxError
 from .loader import load_priors
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "run_simulate",
     "add_evaluate_parser",
     "run_evaluate",
-    "main",
 ]
 
 
@@ -197,37 +195,3 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 # -- standalone ---------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    """Build a parser with just the research commands (the main CLI registers the same functions)."""
-    parser = argparse.ArgumentParser(prog="fasciculation-dx", description="Calibrate, simulate and evaluate.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_calibrate_parser(sub)
-    add_simulate_parser(sub)
-    add_evaluate_parser(sub)
-    return parser
-
-
-HANDLERS = {"calibrate": run_calibrate, "simulate": run_simulate, "evaluate": run_evaluate}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the research commands; returns the exit status (1 invalid priors, 2 other errors)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        return HANDLERS[args.command](args)
-    except PriorsError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        print(f"fasciculation-dx: error: the priors are invalid ({len(err.problems)} problems)", file=sys.stderr)
-        return 1
-    except (FasciculationDxError, FileNotFoundError) as err:
-        print(f"fasciculation-dx: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
