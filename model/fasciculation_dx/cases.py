@@ -40,7 +40,15 @@ from .errors import EvidenceError, FasciculationDxError, Problem
 from .evidence import observable_states
 from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
 
-__all__ = ["META_COLUMNS", "CaseFileError", "CaseFileNotFoundError", "Cases", "read_cases", "cases_from_frame", "write_cases"]
+__all__ = [
+    "META_COLUMNS",
+    "CaseFileError",
+    "CaseFileNotFoundError",
+    "Cases",
+    "read_cases",
+    "cases_from_frame",
+    "write_cases",
+]
 
 META_COLUMNS = ("case_id", "setting", ETIOLOGY)
 """The columns of a case file that are not evidence."""

@@ -14,11 +14,12 @@ from .sensitivity import SensitivityFunction
 __all__ = ["tornado", "sensitivity_curve", "interval_plot", "settings_plot"]
 
 
-def _axes(ax, size):
+def axes_or_new(ax, size: tuple[float, float]):
+    """Return ``ax``, or the axes of a new figure of ``size`` inches when ``ax`` is None."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=size)
+        _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
 
 
@@ -44,7 +45,7 @@ def tornado(table: pd.DataFrame, top: int = 15, ax=None, title: str | None = Non
     matplotlib.axes.Axes
     """
     rows = table.head(top).iloc[::-1]
-    ax = _axes(ax, (8, 0.35 * len(rows) + 1.5))
+    ax = axes_or_new(ax, (8, 0.35 * len(rows) + 1.5))
     base = table.attrs.get("posterior", np.nan)
     y = np.arange(len(rows))
     lo = np.minimum(rows["at_low"], rows["at_high"])
@@ -73,7 +74,7 @@ def sensitivity_curve(fn: SensitivityFunction, ax=None, points: int = 201, title
     -------
     matplotlib.axes.Axes
     """
-    ax = _axes(ax, (6, 4))
+    ax = axes_or_new(ax, (6, 4))
     upper = 1.0 if fn.parameter.file != "etiology_modifiers.csv" else max(2 * fn.high, 2 * fn.current, 1.0)
     xs = np.linspace(0.0, upper, points)
     ax.plot(xs, fn(xs), color="#4c72b0")
@@ -114,7 +115,7 @@ def interval_plot(table: pd.DataFrame, top: int = 10, ax=None, title: str | None
     matplotlib.axes.Axes
     """
     rows = table.head(top).iloc[::-1]
-    ax = _axes(ax, (7.5, 0.35 * len(rows) + 1.6))
+    ax = axes_or_new(ax, (7.5, 0.35 * len(rows) + 1.6))
     y = np.arange(len(rows))
     ax.hlines(y, rows["lower"], rows["upper"], color="#888888", linewidth=2.2, label="credible interval")
     if "mean" in rows:
@@ -136,7 +137,7 @@ def settings_plot(table: pd.DataFrame, top: int = 10, ax=None, title: str | None
     matplotlib.axes.Axes
     """
     rows = table.head(top).iloc[::-1]
-    ax = _axes(ax, (7, 0.4 * len(rows) + 1.5))
+    ax = axes_or_new(ax, (7, 0.4 * len(rows) + 1.5))
     y = np.arange(len(rows))
     width = 0.8 / max(len(rows.columns), 1)
     for i, setting in enumerate(rows.columns):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
+
 from .errors import EvidenceError
 from .explain import explain_posterior
 from .information import rank_tests
@@ -91,8 +93,6 @@ def query_result(
     explanation = explain_posterior(model.inference.posterior, model.etiologies, evidence) if evidence else []
     findings = [n for n, spec in model.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
     pathological = [etiologies[e].category == "pathological" for e in model.etiologies]
-    import numpy as np
-
     tests = rank_tests(model.inference, model.priors, evidence, findings, np.array(pathological))[:top]
     result = {
         "setting": model.setting,

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .model import Model
+from .plots import axes_or_new
 
 __all__ = [
     "CATEGORY_COLOURS",
@@ -28,14 +29,6 @@ CATEGORY_COLOURS = {"benign": "#2f7d5b", "pathological": "#b0413e"}
 
 def _pretty(name: str) -> str:
     return name.replace("_", " ")
-
-
-def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
 
 
 def scenario_table(
@@ -92,7 +85,7 @@ def plot_posterior(
     post = model.posterior(evidence).head(top)[::-1]
     category = model.category_posterior(evidence)
     colours = [CATEGORY_COLOURS[model.priors.etiologies[e].category] for e in post.index]
-    ax = _axes(ax, (7, 0.35 * top + 1.2))
+    ax = axes_or_new(ax, (7, 0.35 * top + 1.2))
     bars = ax.barh([_pretty(e) for e in post.index], post.to_numpy(), color=colours)
     ax.bar_label(bars, labels=[f"{p:.1%}" for p in post], padding=3, fontsize=8)
     ax.set_xlim(0, min(1.0, post.max() * 1.25 + 0.02))
@@ -127,7 +120,7 @@ def compare_posteriors(
     table = scenario_table(scenarios, top)[::-1]
     n = len(table.columns)
     height = 0.8 / n
-    ax = _axes(ax, (8, 0.3 * n * len(table) + 1.5))
+    ax = axes_or_new(ax, (8, 0.3 * n * len(table) + 1.5))
     y = np.arange(len(table))
     for i, label in enumerate(table.columns):
         ax.barh(y + (n - 1 - i) * height - 0.4 + height / 2, table[label].to_numpy(), height, label=label)
@@ -160,7 +153,7 @@ def compare_categories(
     """
     labels = list(scenarios)
     cats = pd.DataFrame({label: model.category_posterior(ev) for label, (model, ev) in scenarios.items()}).T
-    ax = _axes(ax, (7, 0.5 * len(labels) + 1.2))
+    ax = axes_or_new(ax, (7, 0.5 * len(labels) + 1.2))
     left = pd.Series(0.0, index=cats.index)
     for category in ("benign", "pathological"):
         bars = ax.barh(labels[::-1], cats[category][::-1], left=left[::-1], color=CATEGORY_COLOURS[category])
