@@ -220,3 +220,35 @@ def test_fallback_for_a_large_root_table(model, monkeypatch):
     monkeypatch.setattr(batch, "_MAX_ROOT_TABLE", 0)
     got = BatchScorer(model.inference).score(cases)
     pd.testing.assert_frame_equal(got, expected, rtol=0, atol=1e-14)
+
+
+def test_surrounding_whitespace_is_stripped_from_cells_and_column_names(model):
+    """The rule of every case reader: ' yes ' is 'yes', a cell of spaces is empty, headers too."""
+    plain = pd.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "weakness": ["yes", "no", ""],
+            "calcium": ["low", "", "normal"],
+            "setting": [model.setting, "", ""],
+        }
+    )
+    padded = pd.DataFrame(
+        {
+            " case_id ": ["a", "b", "c"],
+            " weakness ": [" yes", "no  ", "   "],
+            "calcium\t": ["\tlow ", "", " normal"],
+            " setting": [f" {model.setting} ", "", " "],
+        }
+    )
+    want = posterior_batch(model.inference, model.priors, plain, passthrough=["case_id"])
+    got = posterior_batch(model.inference, model.priors, padded, passthrough=[" case_id"])
+    pd.testing.assert_frame_equal(got, want, rtol=0, atol=0)
+    # an invalid state is reported stripped, its spellings with and without spaces together
+    with pytest.raises(CaseTableError) as info:
+        posterior_batch(model.inference, model.priors, pd.DataFrame({"weakness": [" Yes", "Yes ", "yes", " maybe"]}))
+    assert {(p.value, p.rows) for p in info.value.problems} == {("Yes", (0, 1)), ("maybe", (3,))}
+    with pytest.raises(CaseTableError, match="appears more than once"):
+        posterior_batch(model.inference, model.priors, pd.DataFrame({"weakness": ["yes"], " weakness": ["no"]}))
+    with pytest.raises(CaseTableError) as info:
+        posterior_batch(model.inference, model.priors, pd.DataFrame({"setting": [" elsewhere "]}))
+    assert [(p.value, p.rows) for p in info.value.problems] == [("elsewhere", (0,))]

@@ -145,14 +145,76 @@ def test_refuses_shipped_and_existing_directories(recovery, tmp_path):
     target = tmp_path / "existing"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
-    with pytest.raises(cal.OutputExistsError):
+    with pytest.raises(cal.OutputExistsError, match="not empty"):
         cal.write_calibrated(result, target)
+    # a folder that calibration did not write is never replaced, even with overwrite
+    with pytest.raises(cal.OutputExistsError, match="calibration.json"):
+        cal.write_calibrated(result, target, overwrite=True)
     assert (target / "keep.txt").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-    cal.write_calibrated(result, target, overwrite=True)
-    assert not (target / "keep.txt").exists()
-    assert fdx.validate_priors(target) == []
+    fresh = tmp_path / "fresh"
+    cal.write_calibrated(result, fresh)
+    assert (fresh / cal.PROVENANCE_FILE).is_file()
+    assert fdx.validate_priors(fresh) == []
+    cal.write_calibrated(result, fresh, overwrite=True)  # an earlier output may be replaced
+    assert fdx.validate_priors(fresh) == []
+    (fresh / "notes.txt").write_text("my notes")
+    with pytest.raises(cal.OutputExistsError, match="notes.txt"):
+        cal.write_calibrated(result, fresh, overwrite=True)
+    assert (fresh / "notes.txt").read_text() == "my notes"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_never_replaces_a_folder_holding_the_shipped_priors(recovery, tmp_path):
+    """A target that contains the shipped priors (the checkout root, the package folder) is refused."""
+    _, results = recovery
+    result = results[150]
+    shipped = fdx.shipped_priors_dir()
+    for holder in (shipped.parent, shipped.parent.parent):
+        before = sorted(p.name for p in holder.iterdir())
+        with pytest.raises(cal.OutputExistsError, match="refusing"):
+            cal.write_calibrated(result, holder, overwrite=True)
+        assert sorted(p.name for p in holder.iterdir()) == before
+    # the same through the command line, before any case is read
+    cases = tmp_path / "cases.csv"
+    cases.write_text("weakness\nyes\n")
+    code, _, err = _cli(["calibrate", str(cases), "--out", str(shipped.parent), "--overwrite"])
+    assert code == 2 and "refusing" in err
+    assert shipped.is_dir() and (shipped / "nodes.csv").is_file()
+
+
+def _cli(argv):
+    import contextlib
+    import io
+
+    from fasciculation_dx.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_calibrate_overwrite_keeps_a_complete_directory_at_the_target(recovery, tmp_path, monkeypatch):
+    """Between the old and the new directory there is no moment when the target is missing."""
+    from fasciculation_dx import atomic
+
+    _, results = recovery
+    result = results[150]
+    target = tmp_path / "calibrated"
+    cal.write_calibrated(result, target)
+    seen = []
+    real = atomic._swap_in
+
+    def watch(staging, dest):
+        real(staging, dest)
+        seen.append((dest / "nodes.csv").is_file())
+
+    monkeypatch.setattr(atomic, "_swap_in", watch)
+    monkeypatch.setattr(atomic, "checkpoint", lambda name: seen.append((target / "nodes.csv").is_file()))
+    cal.write_calibrated(result, target, overwrite=True)
+    assert seen and all(seen)
+    assert atomic._EXCHANGE is not None  # Linux: the swap is one renameat2(RENAME_EXCHANGE) call
 
 
 def test_impossible_cases_are_named(truth):

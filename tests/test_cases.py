@@ -76,3 +76,44 @@ def test_data_frames_are_validated_too(priors):
     with pytest.raises(CaseFileError) as info:
         read_cases(pd.DataFrame({"weakness": ["maybe"]}), priors)
     assert (info.value.problems[0].line, info.value.problems[0].column) == (2, 1)
+
+
+def test_every_problem_is_reported_with_the_ragged_rows(priors, tmp_path):
+    """Rows of the wrong length do not hide the problems of the other rows (as in score)."""
+    path = tmp_path / "ragged.csv"
+    path.write_text("case_id,weakness,atrophy\na,yes,no\nb,yes\n\nc,Yes,no\nd,no,no,no\n")
+    with pytest.raises(CaseFileError) as info:
+        read_cases(path, priors)
+    assert [(p.line, p.column) for p in info.value.problems] == [(3, 0), (4, 0), (5, 2), (6, 0)]
+    message = str(info.value)
+    assert "the header is row 1, the first patient row 2" in message
+    assert "Got 2 instead" in message and "Got 4 instead" in message and "blank row" in message
+
+
+def test_surrounding_whitespace_is_stripped_from_cells_and_headers(priors, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text(" weakness ,etiology \n yes , als\n\t,\n")
+    cases = read_cases(path, priors)
+    assert list(cases.frame.columns) == ["weakness", "etiology"]
+    assert cases.evidence(0) == {"weakness": "yes"} and cases.evidence(1) == {}
+    assert list(cases.labels()) == ["als", ""]
+
+
+def test_a_byte_that_is_not_utf8_is_located(priors, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("case_id,weakness\na,yes\nJosé,no\n".encode("latin-1"))
+    with pytest.raises(CaseFileError) as info:
+        read_cases(path, priors)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.column) == (3, 1)
+    assert "UTF-8" in problem.message and "0xe9" in problem.message
+
+
+def test_a_file_that_is_not_parquet_is_an_error(priors, tmp_path):
+    path = tmp_path / "cases.parquet"
+    path.write_text("weakness\nyes\n")
+    with pytest.raises(CaseFileError, match="not a readable Parquet file"):
+        read_cases(path, priors)
+    path.write_bytes(b"")
+    with pytest.raises(CaseFileError, match="not a readable Parquet file"):
+        read_cases(path, priors)

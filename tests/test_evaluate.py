@@ -100,3 +100,33 @@ def test_cli_simulate_calibrate_evaluate(tmp_path, capsys):
     bad.write_text("weakness,etiology\nmaybe,als\n")
     assert cli_main(["evaluate", str(bad)]) == 2
     assert "row 2" in capsys.readouterr().err
+
+
+def test_cli_evaluate_refuses_an_existing_diagram_unless_overwrite(tmp_path, capsys, priors):
+    cases = tmp_path / "sim.csv"
+    simulate(priors, 60, missing=0.3, seed=3).to_csv(cases, index=False)
+    png = tmp_path / "rel.png"
+    png.write_bytes(b"my old figure")
+    capsys.readouterr()
+    assert cli_main(["evaluate", str(cases), "--reliability", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and "Traceback" not in err
+    assert png.read_bytes() == b"my old figure"
+    (tmp_path / "dir.png").mkdir()
+    assert cli_main(["evaluate", str(cases), "--reliability", str(tmp_path / "dir.png")]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert cli_main(["evaluate", str(cases), "--reliability", str(png), "--overwrite"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.png", "rel.png", "sim.csv"]  # no temporary left
+    ev = evaluate(cases, priors)
+    with pytest.raises(fdx.errors.OutputExistsError):
+        plot_reliability(ev, png, overwrite=False)
+
+
+def test_cli_evaluate_rejects_a_truncated_row(tmp_path, capsys):
+    bad = tmp_path / "short.csv"
+    bad.write_text("weakness,atrophy,etiology\nyes,no,als\nno,als\n")
+    capsys.readouterr()
+    assert cli_main(["evaluate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "row 3" in err and "Got 2 instead" in err and "Traceback" not in err

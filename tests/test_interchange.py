@@ -150,7 +150,7 @@ def test_every_pgmpy_reader_on_a_small_network(fmt, tmp_path):
 def test_export_refuses_to_overwrite(tmp_path, capsys):
     path = tmp_path / "tiny.net"
     path.write_text("keep me")
-    with pytest.raises(OutputExistsError, match="exists; choose another file name or overwrite it with --force"):
+    with pytest.raises(OutputExistsError, match="already exists; choose another file name or pass --overwrite"):
         _export_cli(["export", "--format", "net", "--priors", str(TINY), "-o", str(path)])
     assert path.read_text() == "keep me"
     assert _export_cli(["export", "--format", "net", "--priors", str(TINY), "-o", str(path), "--force"]) == 0
@@ -164,7 +164,7 @@ def test_export_errors_are_clear(tmp_path, capsys):
         export_network(tmp_path / "x.bif", "bif", priors=TINY, setting="icu")
     with pytest.raises(fdx.EvidenceError, match="unknown export format 'uai'. Valid formats: bif, xmlbif, net"):
         export_network(tmp_path / "x.uai", "uai", priors=TINY)
-    with pytest.raises(fdx.FasciculationDxError, match="output directory .* does not exist"):
+    with pytest.raises(fdx.FasciculationDxError, match="output's folder .* does not exist"):
         export_network(tmp_path / "missing" / "x.bif", "bif", priors=TINY)
     with pytest.raises(fdx.FasciculationDxError, match="is a directory"):
         export_network(tmp_path, "bif", priors=TINY)

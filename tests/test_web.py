@@ -6,7 +6,12 @@ import argparse
 import http.client
 import inspect
 import json
+import logging
 import re
+import socket
+import struct
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -303,3 +308,248 @@ def test_service_without_http():
     with pytest.raises(RequestError, match="unknown state 'often' for 'weakness'") as info:
         service.query({"evidence": {"weakness": "often"}})
     assert info.value.status == 400
+
+
+# -- hardening: the server under load, slow clients, disconnects, odd JSON --------------------------------
+def test_server_header_and_head(server):
+    status, headers, text = request(server, "GET", "/api/schema")
+    assert status == 200 and headers["Server"] == "fasciculation-dx" and "Python" not in headers["Server"]
+    assert headers["Cache-Control"] == "no-store"
+    head_status, head_headers, head_text = request(server, "HEAD", "/api/schema")
+    assert head_status == 200 and head_text == ""
+    assert head_headers["Content-Length"] == headers["Content-Length"] == str(len(text.encode()))
+
+
+@pytest.mark.parametrize(
+    ("raw_request", "status", "message"),
+    [
+        (b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Length: -3\r\n\r\n", 400, "Content-Length"),
+        (b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999\r\n\r\n", 413, "at most 65536"),
+        # exactly the limit and no more, so that no unread bytes make the close a reset
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ".ljust(server_module.MAX_HEADER, b"x"), 431, "headers"),
+    ],
+    ids=["bad length", "huge body", "huge headers"],
+)
+def test_requests_refused_while_reading_are_answered_in_json(server, raw_request, status, message):
+    head, body = _raw_exchange(server, raw_request)
+    assert re.match(rb"HTTP/1\.[01] %d " % status, head), head[:40]
+    assert b"application/json" in head and b"Content-Security-Policy" in head
+    payload = json.loads(body)
+    assert payload["status"] == status and message in payload["error"]
+
+
+def _raw_exchange(srv, data: bytes) -> tuple[bytes, bytes]:
+    """Send raw bytes, read until the server closes; return (head, body)."""
+    with socket.create_connection(srv.server_address[:2], timeout=30) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_chunked_body_is_read_like_any_other(server):
+    body = json.dumps({"evidence": {"weakness": "yes"}}).encode()
+    data = (
+        b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    )
+    head, text = _raw_exchange(server, data)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(text)["evidence"] == {"weakness": "yes"}
+
+
+def test_port_in_use_is_an_oserror_before_anything_is_served(server):
+    with pytest.raises(OSError):
+        make_server(port=server.server_address[1])
+
+
+def test_serve_command_reports_a_port_in_use_in_one_line(server):
+    from fasciculation_dx.cli_tools import run_serve
+
+    args = argparse.Namespace(host="127.0.0.1", port=server.server_address[1], priors=None, setting="primary_care")
+    with pytest.raises(fdx.FasciculationDxError) as info:
+        run_serve(args)
+    message = str(info.value)
+    assert message.startswith(f"cannot listen on 127.0.0.1:{server.server_address[1]}: ") and "\n" not in message
+
+
+QUERIES = [{"weakness": "yes"}, {"age_group": "65_plus", "cramps": "yes"}, {}, {"emg_fibrillations": "present"}]
+
+
+def test_200_concurrent_clients_are_all_answered(server):
+    """200 connections at once, 2,000 requests in all: every answer correct, none refused or reset.
+
+    One request in four is a query (each takes the model a few milliseconds, one at a time); the
+    rest fetch the schema. Latency is printed (``pytest -s``), not asserted.
+    """
+    clients, per_client = 200, 10
+    barrier = threading.Barrier(clients)
+    latencies: list[float] = []
+    failures: list[str] = []
+    answered = {"schema": 0, "query": 0}
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection(*server.server_address[:2], timeout=60)
+        try:
+            conn.connect()
+            barrier.wait(timeout=60)  # every connection is open before the first request
+            for i in range(per_client):
+                started = time.perf_counter()
+                is_query = (index + i) % 4 == 0
+                if not is_query:
+                    conn.request("GET", "/api/schema")
+                else:
+                    evidence = QUERIES[(index + i) // 4 % len(QUERIES)]
+                    body = json.dumps({"evidence": evidence, "top": 3})
+                    conn.request("POST", "/api/query", body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                payload = json.loads(response.read())
+                latencies.append(time.perf_counter() - started)
+                if response.status != 200:
+                    failures.append(f"client {index}: {response.status} {payload}")
+                elif not is_query:
+                    if payload != server.schema:
+                        failures.append(f"client {index}: wrong schema")
+                    answered["schema"] += 1
+                else:
+                    total = sum(payload["posterior"].values())
+                    if abs(total - 1) > 1e-9 or payload["evidence"] != evidence or len(payload["next_tests"]) != 3:
+                        failures.append(f"client {index}: wrong answer to {evidence}")
+                    answered["query"] += 1
+        except Exception as err:  # a reset, a timeout, a refused connection
+            failures.append(f"client {index}: {err!r}")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    latencies.sort()
+    print(
+        f"\n{clients} clients, {len(latencies)} answers ({answered['schema']} schema, {answered['query']} queries), "
+        f"{len(failures)} failures; latency median {latencies[len(latencies) // 2]:.3f} s, "
+        f"99th percentile {latencies[int(len(latencies) * 0.99)]:.3f} s, max {latencies[-1]:.3f} s"
+    )
+    assert failures == []
+    assert len(latencies) == clients * per_client
+    assert answered == {"schema": clients * per_client * 3 // 4, "query": clients * per_client // 4}
+
+
+def test_slow_clients_hold_no_threads(server):
+    """300 clients that send half a request and stall: the page still answers, on the same few threads."""
+    before = threading.active_count()
+    partial = [
+        b"GET /api/sch",  # stalls in the request line
+        b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n",  # in the headers
+        b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"evid',  # in the body
+    ]
+    stalled = []
+    try:
+        for i in range(300):
+            sock = socket.create_connection(server.server_address[:2], timeout=30)
+            sock.sendall(partial[i % len(partial)])
+            stalled.append(sock)
+        status, _, text = request(server, "POST", "/api/query", body={"evidence": {"weakness": "yes"}})
+        during = threading.active_count()
+        print(f"\nthreads in this process: {before} before, {during} with 300 stalled clients open")
+        assert status == 200 and abs(sum(json.loads(text)["posterior"].values()) - 1) < 1e-9
+        assert during <= before + 2 and during < 50
+        for sock in stalled[:10]:  # the stalled clients are still connected, not dropped to make room
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset, as a client that crashes or gives up does."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_client_disconnects_log_no_traceback(server, monkeypatch, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    writing = threading.Event()
+    client_gone = threading.Event()
+    real_query = server.service.query
+
+    def slow_query(payload):  # answer only after the client has gone, with a body too large to buffer
+        client_gone.wait(10)
+        writing.set()
+        return {**real_query(payload), "padding": "x" * 4_000_000}
+
+    monkeypatch.setattr(server.service, "query", slow_query)
+    body = b'{"evidence": {"weakness": "yes"}}'
+    with socket.create_connection(server.server_address[:2], timeout=30) as sock:
+        sock.sendall(
+            b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        time.sleep(0.2)
+        _reset(sock)
+    client_gone.set()
+    assert writing.wait(10)
+    monkeypatch.setattr(server.service, "query", real_query)
+    # error responses to clients that have gone: a 404, a 413 refused while reading, malformed JSON
+    for data in (
+        b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999\r\n\r\n",
+        b"POST /api/query HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 5\r\n\r\n{nope",
+    ):
+        for _ in range(5):
+            sock = socket.create_connection(server.server_address[:2], timeout=30)
+            sock.sendall(data)
+            _reset(sock)
+    time.sleep(0.5)  # let the server finish writing to the sockets that are gone
+    status, _, _ = request(server, "GET", "/api/schema")  # still serving
+    assert status == 200
+    problems = [
+        r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info or "Traceback" in r.getMessage()
+    ]
+    assert problems == [], [r.getMessage() for r in problems]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_lone_surrogate_in_a_node_name_is_a_400(server):
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        for raw, message in (
+            (b'{"evidence": {"\\ud800": "yes"}}', "invalid node name '\\ud800'"),
+            (b'{"evidence": {"weakness": "\\udfff"}}', "invalid state '\\udfff' for 'weakness'"),
+            (b'{"setting": "\\ud800"}', "unknown setting '\ud800'"),
+        ):
+            conn.request("POST", "/api/query", body=raw, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()  # on the same connection: it is not dropped
+            payload = json.loads(response.read())
+            assert response.status == 400 and payload["status"] == 400
+            assert message in payload["error"], payload["error"]
+        conn.request("GET", "/api/schema")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"evidence": {"weakness": "yes", "weakness": "no"}}', "weakness"),
+        (b'{"evidence": {"weakness": "yes", "weakness": "yes"}}', "weakness"),
+        (b'{"top": 3, "evidence": {}, "top": 5}', "top"),
+        (b'{"evidence": {}, "extra": [{"deep": {"k": 1, "k": 2}}]}', "k"),
+    ],
+    ids=["conflicting", "identical", "top level", "nested"],
+)
+def test_duplicate_json_keys_are_a_400_naming_the_key(server, raw, key):
+    status, _, text = request(server, "POST", "/api/query", headers={"Content-Type": "application/json"}, raw=raw)
+    payload = json.loads(text)
+    assert status == 400 and payload["status"] == 400
+    assert f"duplicate key '{key}'" in payload["error"]

@@ -26,6 +26,11 @@ The case table
 --------------
 - A column named after an evidence node (context, trigger or finding; see ``model.states``)
   is evidence. An empty string, ``NaN``, ``None`` or ``pd.NA`` means unobserved.
+- Surrounding whitespace is stripped from every text cell and every column name, as by every
+  reader of case files (:mod:`fasciculation_dx.cases`, :mod:`fasciculation_dx.scoring`):
+  ``' yes '`` is ``yes`` and a cell of spaces is empty. Nothing else is normalised (``Yes`` is
+  not ``yes``; ``NA`` is not an empty cell). Only the distinct values of a column are stripped
+  (after :func:`pandas.factorize`), so this costs nothing per row.
 - ``case_id``, ``setting`` and ``etiology`` (e.g. the confirmed diagnosis of a validation set)
   are allowed and not used as evidence; a non-empty ``setting`` must equal the model's setting.
   Columns named in ``passthrough`` are allowed too and are copied to the output.
@@ -33,7 +38,8 @@ The case table
   latent mechanism.
 - Every problem of the table (unknown columns, invalid states with the rows they occur in, rows of
   another setting) is reported at once in one :class:`CaseTableError`. Rows are named by their
-  index labels.
+  index labels (the file readers label them with spreadsheet row numbers: the header is row 1,
+  the first case row 2).
 - A case whose evidence has probability zero under the model is an error naming the rows
   (:class:`ImpossibleCasesError`), or, with ``on_impossible="nan"``, a row of NaN. No row is
   ever dropped.
@@ -426,6 +432,7 @@ class BatchScorer:
         problems : list of CaseProblem
             Every problem found; empty when the table is valid.
         """
+        cases = strip_columns(cases)
         n = len(cases)
         problems: list[CaseProblem] = []
         index = cases.index
@@ -483,6 +490,7 @@ class BatchScorer:
         states = self.states[node]
         lookup_state = {s: i for i, s in enumerate(states)}
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        uniques = _stripped(uniques)
         lookup = np.empty(len(uniques) + 1, dtype=np.intp)
         lookup[-1] = -1  # the NA sentinel indexes the last slot
         invalid = []
@@ -497,9 +505,8 @@ class BatchScorer:
         mapped = lookup[codes]
         problems = []
         valid = ", ".join(states)
-        for j in invalid:
-            value = uniques[j]
-            rows = tuple(index[np.flatnonzero(codes == j)])
+        for value, positions in _group(uniques, invalid):
+            rows = tuple(index[np.flatnonzero(np.isin(codes, positions))])
             problems.append(
                 CaseProblem(
                     str(node),
@@ -514,11 +521,11 @@ class BatchScorer:
 
     def _check_setting(self, values: pd.Series, index: pd.Index) -> list[CaseProblem]:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        uniques = _stripped(uniques)
         problems = []
-        for j, value in enumerate(uniques):
-            if isinstance(value, str) and value in ("", self.setting):
-                continue
-            rows = tuple(index[np.flatnonzero(codes == j)])
+        other = [j for j, value in enumerate(uniques) if not (isinstance(value, str) and value in ("", self.setting))]
+        for value, positions in _group(uniques, other):
+            rows = tuple(index[np.flatnonzero(np.isin(codes, positions))])
             problems.append(
                 CaseProblem(
                     "setting",
@@ -547,7 +554,8 @@ class BatchScorer:
             raise EvidenceError(f"on_impossible must be 'raise' or 'nan'. Got {on_impossible!r} instead")
         if not isinstance(cases, pd.DataFrame):
             raise EvidenceError(f"cases must be a pandas DataFrame. Got {type(cases).__name__} instead")
-        passthrough = list(passthrough)
+        passthrough = [_strip_name(c) for c in passthrough]
+        cases = strip_columns(cases)
         root_codes, finding_codes, problems = self.encode(cases, passthrough)
         if problems:
             raise CaseTableError(problems)
@@ -560,6 +568,35 @@ class BatchScorer:
             front = cases[passthrough].copy()
             out = pd.concat([front, out], axis=1)
         return out
+
+
+def _strip_name(name: object) -> object:
+    return name.strip() if isinstance(name, str) else name
+
+
+def strip_columns(cases: pd.DataFrame) -> pd.DataFrame:
+    """Return ``cases`` with surrounding whitespace stripped from its column names (no copy of the data).
+
+    ``cases`` itself is returned when no name changes.
+    """
+    names = [_strip_name(c) for c in cases.columns]
+    if names == list(cases.columns):
+        return cases
+    return cases.set_axis(names, axis=1)
+
+
+def _stripped(uniques) -> list:
+    """Strip surrounding whitespace from the text among a column's distinct values (from :func:`pandas.factorize`)."""
+    return [v.strip() if isinstance(v, str) else v for v in uniques]
+
+
+def _group(uniques: list, positions: Iterable[int]) -> list[tuple[object, list[int]]]:
+    """Group positions of ``uniques`` by value (values that differed only by whitespace coincide)."""
+    groups: dict[str, tuple[object, list[int]]] = {}
+    for j in positions:
+        value = uniques[j]
+        groups.setdefault(repr(value), (value, []))[1].append(j)
+    return list(groups.values())
 
 
 def _row_sum(values: np.ndarray, columns: np.ndarray) -> np.ndarray:

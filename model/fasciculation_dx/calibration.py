@@ -63,11 +63,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +75,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from . import errors
+from .atomic import atomic_directory, check_directory_target, checkpoint
 from .cases import Cases, read_cases
 from .compiled import CompiledEngine
 from .errors import EvidenceError, FasciculationDxError
@@ -85,7 +84,7 @@ from .loader import load_priors
 from .paths import shipped_priors_dir
 from .priors import DEFAULT_SETTING, Parameter, Priors, Source
 from .tables import match_columns
-from .writer import format_number, write_priors
+from .writer import format_number, write_files
 
 __all__ = [
     "ALPHA_MIN",
@@ -97,6 +96,7 @@ __all__ = [
     "column_concentration",
     "calibrate",
     "write_calibrated",
+    "PROVENANCE_FILE",
     "case_posteriors",
 ]
 
@@ -113,8 +113,9 @@ class CalibrationError(FasciculationDxError):
     """Calibration cannot proceed (e.g. no usable cases)."""
 
 
-class OutputExistsError(CalibrationError, errors.OutputExistsError):
-    """The output directory is the shipped priors, or exists and ``overwrite`` was not given."""
+OutputExistsError = errors.OutputExistsError
+"""The output directory is (inside or around) the shipped priors, exists and ``overwrite`` was not
+given, or is not an earlier output of calibration (re-exported from :mod:`fasciculation_dx.errors`)."""
 
 
 # -- prior strength from a plausible range ------------------------------------------------------
@@ -780,36 +781,69 @@ def _result_priors(model: _ArrayModel, values, base, counts: _Counts, source: So
 
 
 # -- writing -------------------------------------------------------------------------------------
+PROVENANCE_FILE = "calibration.json"
+"""The file that marks a directory written by :func:`write_calibrated`, with its provenance."""
+
+
+def _calibrate_writes(rel: Path) -> bool:
+    """Whether ``rel`` (relative to an output directory) is a file that calibration writes."""
+    from .priors import HEADERS
+
+    if rel.parts and rel.parts[0] == "cpts":
+        return len(rel.parts) == 1 or (len(rel.parts) == 2 and rel.suffix == ".csv")
+    return str(rel) in (*HEADERS, "README.md", PROVENANCE_FILE)
+
+
+def _directory_rules(overwrite: bool) -> dict:
+    return {
+        "overwrite": overwrite,
+        "marker": PROVENANCE_FILE,
+        "allowed": _calibrate_writes,
+        "what": "calibrated priors",
+        "protected": (shipped_priors_dir(),),
+    }
+
+
 def _check_target(target: Path, overwrite: bool) -> None:
-    resolved = target.resolve()
-    shipped = shipped_priors_dir().resolve()
-    if resolved == shipped or shipped in resolved.parents:
-        raise OutputExistsError(
-            f"refusing to write calibrated priors into the shipped priors directory {shipped}; choose a new folder"
-        )
-    if target.exists() and not target.is_dir():
-        raise OutputExistsError(f"{target} exists and is not a directory; choose a new folder")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"{target} already exists and is not empty; choose a new folder or pass overwrite=True (--overwrite)"
-        )
+    """Refuse a target that is (inside or around) the shipped priors, or not ours to replace."""
+    check_directory_target(target, **_directory_rules(overwrite))
+
+
+def _provenance(result: CalibrationResult) -> dict:
+    from . import __version__
+
+    return {
+        "written_by": "fasciculation_dx calibrate",
+        "version": __version__,
+        "source_id": result.source.source_id,
+        "citation": result.source.citation,
+        "n_cases": result.n_cases,
+        "iterations": result.iterations,
+        "converged": result.converged,
+        "changed_parameters": len(result.report),
+        "base_priors": str(result.priors.directory) if result.priors.directory else None,
+    }
 
 
 def write_calibrated(result: CalibrationResult, directory: str | Path, *, overwrite: bool = False) -> CalibrationResult:
     """Write calibrated priors to a new directory, atomically.
 
-    The priors are written to a temporary folder beside the target, validated by re-loading
-    them, and only then renamed into place (with ``overwrite``, the old folder is moved aside
-    and removed after the rename). A failure leaves the target untouched.
+    The priors are written to a staging folder beside the target, validated by re-loading them,
+    and only then swapped into place (see :mod:`fasciculation_dx.atomic`): a complete directory
+    is at the target path at every moment, and a failure or a kill leaves the target untouched.
+    The directory holds ``calibration.json``, its provenance; that file is how a later run
+    recognises a directory it may replace.
 
     Parameters
     ----------
     result
         From :func:`calibrate`.
     directory
-        The folder to create; never the shipped priors.
+        The folder to create; never the shipped priors, a folder inside them or one holding them.
     overwrite
-        Replace an existing folder.
+        Replace an existing folder, which must be an earlier output of calibration (it holds
+        ``calibration.json`` and nothing but the files calibration writes). Anything else is
+        refused and nothing is deleted.
 
     Returns
     -------
@@ -819,25 +853,19 @@ def write_calibrated(result: CalibrationResult, directory: str | Path, *, overwr
     Raises
     ------
     OutputExistsError
-        If ``directory`` is (inside) the shipped priors, or exists and ``overwrite`` is false.
+        If ``directory`` is (inside or around) the shipped priors, is a file, exists and
+        ``overwrite`` is false, or is not an earlier output of calibration.
+    OutputError
+        If the folder cannot be written.
     PriorsError
         If the written priors do not validate (nothing is moved into place).
     """
     target = Path(directory)
-    _check_target(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-calibrating-", dir=target.parent))
-    try:
-        write_priors(result.priors, staging, overwrite=True)
+    with atomic_directory(target, **_directory_rules(overwrite)) as staging:
+        write_files(result.priors, staging)
+        checkpoint("calibrate:written")
+        (staging / PROVENANCE_FILE).write_text(
+            json.dumps(_provenance(result), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         load_priors(staging)
-        if target.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
-            os.replace(target, aside / "old")
-            os.replace(staging, target)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return dataclasses.replace(result, directory=target)

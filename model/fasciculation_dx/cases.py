@@ -15,19 +15,29 @@ per patient:
 - ``case_id`` (optional): an identifier, unique when given.
 
 Column order does not matter. Any other column is an error (a misspelt finding must not be
-silently ignored), and so is a latent mechanism. Surrounding spaces are stripped; anything else
-must match exactly (``Yes`` is not ``yes``; ``NA`` is not an empty cell).
+silently ignored), and so is a latent mechanism. Surrounding whitespace is stripped from every
+cell and every column name, by every reader of case files (this module for ``calibrate`` and
+``evaluate``, :mod:`fasciculation_dx.scoring` for ``score``, :mod:`fasciculation_dx.batch` for
+data frames): ``' yes '`` is ``yes``. Anything else must match exactly (``Yes`` is not ``yes``;
+``NA`` is not an empty cell).
+
+Every row after the header must hold exactly as many fields as the header: a row with fewer
+fields (truncated) or more (a stray comma) is an error, and so is a blank row. A CSV file must be
+UTF-8 (a byte that is not is reported with its row and column).
 
 Every problem in a file is reported at once in one :class:`CaseFileError`, each located by row
 and column as a spreadsheet shows them: the header is row 1, the first patient row 2, columns
-count from 1.
+count from 1 (:data:`ROW_NOTE`). Every reader numbers rows this way; in a CSV file without line
+breaks inside quoted cells, the row is the file's line number.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -42,6 +52,7 @@ from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
 
 __all__ = [
     "META_COLUMNS",
+    "ROW_NOTE",
     "CaseFileError",
     "CaseFileNotFoundError",
     "Cases",
@@ -55,18 +66,90 @@ META_COLUMNS = ("case_id", "setting", ETIOLOGY)
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
+ROW_NOTE = (
+    "rows numbered as in a spreadsheet: the header is row 1, the first patient row 2; "
+    "in a CSV file without line breaks inside quoted cells, row = line"
+)
+"""How every reader of case files numbers rows in its messages."""
+
+BLANK_ROW = "blank row; every row after the header must be a patient"
+
+
+def ragged_row(expected: int, got: int) -> str:
+    """Return the message for a row with ``got`` fields where the header has ``expected``."""
+    return f"row must have {expected} fields like the header. Got {got} instead"
+
+
+def non_utf8(path: str | Path) -> tuple[int, int, int, int] | None:
+    """Locate the first byte of a file that is not UTF-8 (read in blocks: any size of file).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    tuple of int or None
+        ``(row, column, offset, byte)``: the spreadsheet row (header = 1) and column (from 1) of
+        the CSV cell holding the byte (0 when the file cannot be parsed as CSV up to it), its
+        0-based offset in the file and its value; None when the whole file is UTF-8.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    fed = 0
+    offset = byte = None
+    with open(path, "rb") as file:
+        while offset is None:
+            block = file.read(1 << 20)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                offset, byte = fed - pending + err.start, err.object[err.start]
+                break
+            if not block:
+                return None
+            fed += len(block)
+    row = column = 0
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
+            for number, record in enumerate(csv.reader(text), start=1):
+                found = next((j for j, cell in enumerate(record, start=1) if _ESCAPED.search(cell)), None)
+                if found is not None:
+                    row, column = number, found
+                    break
+    except csv.Error:
+        pass
+    return row, column, offset, byte
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def non_utf8_message(offset: int, byte: int) -> str:
+    """Return the message for a byte that is not UTF-8 (its row and column are given by the caller)."""
+    return (
+        f"file must be UTF-8 text. Got byte 0x{byte:02x} instead (byte {offset + 1:,} of the file); "
+        "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
+    )
+
 
 class CaseFileNotFoundError(FasciculationDxError, FileNotFoundError):
     """The case file does not exist."""
 
 
 class CaseFileError(EvidenceError):
-    """A case file has invalid content; ``problems`` lists every problem with row and column."""
+    """A case file has invalid content; ``problems`` lists every problem with row and column.
+
+    Rows are numbered as a spreadsheet shows them (header = row 1, first patient = row 2), columns
+    from 1; row 0 means the whole file, column 0 the whole row.
+    """
 
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(problems)
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the case file:"
+        note = f" ({ROW_NOTE})" if any(p.line for p in self.problems) else ""
+        head = f"{count} problem{'s' if count != 1 else ''} in the case file{note}:"
         super().__init__("\n".join([head, *(_describe(p) for p in self.problems)]))
 
 
@@ -216,27 +299,39 @@ def read_cases(source: str | Path | pd.DataFrame | Cases, priors: Priors) -> Cas
         raise CaseFileNotFoundError(f"case file {path} does not exist; give the path of a .csv or .parquet file")
     data = path.read_bytes()
     if path.suffix.lower() in PARQUET_SUFFIXES:
-        frame = pd.read_parquet(io.BytesIO(data))
+        try:
+            frame = pd.read_parquet(io.BytesIO(data))
+        except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            message = f"file is not a readable Parquet file ({reason}); if it is CSV, name it .csv"
+            raise CaseFileError([Problem(path.name, 0, 0, message)]) from None
         header = [str(c) for c in frame.columns]
     else:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as err:
-            raise CaseFileError([Problem(path.name, 0, 0, f"file must be UTF-8 text: {err}")]) from None
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+            row, column, offset, byte = non_utf8(path) or (0, 0, err.start, data[err.start])
+            raise CaseFileError([Problem(path.name, row, column, non_utf8_message(offset, byte))]) from None
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as err:
+            raise CaseFileError([Problem(path.name, 0, 0, f"file cannot be read as CSV: {err}")]) from None
         if not rows:
             raise CaseFileError([Problem(path.name, 1, 0, "file is empty; it must start with a header row")])
         header = rows[0]
+        if not header:
+            raise CaseFileError([Problem(path.name, 1, 0, "blank row; the first row must be the header")])
         problems = [
-            Problem(path.name, i + 1, 0, f"row must have {len(header)} fields like the header. Got {len(r)} instead")
+            Problem(path.name, i + 1, 0, ragged_row(len(header), len(r)))
             for i, r in enumerate(rows[1:], start=1)
             if r and len(r) != len(header)
         ]
         blank = [i + 1 for i, r in enumerate(rows[1:], start=1) if not r]
-        problems += [Problem(path.name, i, 0, "blank row; every row after the header must be a patient") for i in blank]
-        if problems:
-            raise CaseFileError(problems)
-        frame = pd.DataFrame(rows[1:], columns=range(len(header)), dtype=object)
+        problems += [Problem(path.name, i, 0, BLANK_ROW) for i in blank]
+        # the other rows are still checked, so that every problem is reported at once
+        kept = [i + 1 for i, r in enumerate(rows[1:], start=1) if len(r) == len(header)]
+        frame = pd.DataFrame([rows[i - 1] for i in kept], columns=range(len(header)), dtype=object)
+        return _validate(frame, header, priors, path.name, _sha256(data), path, kept, problems)
     return _validate(frame, header, priors, path.name, _sha256(data), path)
 
 
@@ -252,9 +347,21 @@ def cases_from_frame(frame: pd.DataFrame, priors: Priors, name: str = "<datafram
 
 
 def _validate(
-    raw: pd.DataFrame, header: list[str], priors: Priors, name: str, digest: str, path: Path | None = None
+    raw: pd.DataFrame,
+    header: list[str],
+    priors: Priors,
+    name: str,
+    digest: str,
+    path: Path | None = None,
+    rows: list[int] | None = None,
+    found: list[Problem] | None = None,
 ) -> Cases:
-    problems: list[Problem] = []
+    """Check a table of cells; ``rows`` are the spreadsheet rows of ``raw``'s rows (default: 2, 3, ...).
+
+    ``found`` are problems already found in the file (rows of the wrong length, left out of ``raw``).
+    """
+    problems: list[Problem] = list(found or [])
+    row = rows if rows is not None else range(2, raw.shape[0] + 2)
     valid = observable_states(priors)
     allowed: dict[str, tuple[str, ...] | None] = dict(valid)
     allowed["case_id"] = None
@@ -295,7 +402,7 @@ def _validate(
                     problems.append(
                         Problem(
                             name,
-                            i + 2,
+                            row[i],
                             j,
                             f"{col} must be empty (not recorded) or a valid {what}: {', '.join(states)}. "
                             f"Got '{value}' instead.{_closest(value, states)}",
@@ -311,13 +418,13 @@ def _validate(
                 problems.append(
                     Problem(
                         name,
-                        i + 2,
+                        row[i],
                         seen["case_id"],
                         f"case_id must be unique. Got '{value}' again (first on row {first[value]})",
                     )
                 )
             else:
-                first[value] = i + 2
+                first[value] = row[i]
     if not raw.shape[0] and not problems:
         problems.append(Problem(name, 0, 0, "the case file has no patient rows"))
     if problems:
@@ -328,10 +435,11 @@ def _validate(
     return Cases(frame=frame, name=name, sha256=digest, path=path)
 
 
-def write_cases(frame: pd.DataFrame | Cases, path: str | Path) -> Path:
+def write_cases(frame: pd.DataFrame | Cases, path: str | Path, fmt: str | None = None) -> Path:
     """Write a case table as CSV, or as Parquet when ``path`` ends in ``.parquet``.
 
-    Empty strings stay empty cells in CSV and become nulls in Parquet.
+    Empty strings stay empty cells in CSV and become nulls in Parquet. The file is written in
+    place; commands write to a temporary file and rename it (:mod:`fasciculation_dx.atomic`).
 
     Parameters
     ----------
@@ -339,6 +447,8 @@ def write_cases(frame: pd.DataFrame | Cases, path: str | Path) -> Path:
         The cases (e.g. from :func:`fasciculation_dx.simulate.simulate`).
     path
         The file to write; its folder is created if needed.
+    fmt
+        ``"csv"`` or ``"parquet"``; by default read from ``path``'s extension.
 
     Returns
     -------
@@ -349,7 +459,9 @@ def write_cases(frame: pd.DataFrame | Cases, path: str | Path) -> Path:
         frame = frame.frame
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in PARQUET_SUFFIXES:
+    if fmt is None:
+        fmt = "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
+    if fmt == "parquet":
         frame.astype(object).where(frame != "", None).to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False, lineterminator="\n")

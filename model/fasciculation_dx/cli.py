@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
-from .cli_args import add_priors_option, add_setting_option, load_priors_option
+from .cli_args import add_priors_option, add_setting_option, load_priors_option, whole_number
 from .errors import FasciculationDxError, PriorsError
 from .evidence import parse_assignments
 from .loader import validate_priors
@@ -81,9 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="add a credible interval of this mass (e.g. 0.9) to each probability, from Monte Carlo "
         "draws of every parameter over its plausible range",
     )
-    q.add_argument("--draws", type=int, default=2000, metavar="N", help="Monte Carlo draws for --interval")
-    q.add_argument("--seed", type=int, default=0, help="random seed for --interval (default 0)")
-    q.add_argument("--top", type=int, default=10, metavar="N", help="etiologies and tests to show (default 10)")
+    q.add_argument(
+        "--draws",
+        type=whole_number(2, "--draws"),
+        default=2000,
+        metavar="N",
+        help="Monte Carlo draws for --interval (default 2000)",
+    )
+    q.add_argument("--seed", type=whole_number(0, "--seed"), default=0, help="random seed for --interval (default 0)")
+    q.add_argument(
+        "--top",
+        type=whole_number(1, "--top"),
+        default=10,
+        metavar="N",
+        help="etiologies and tests to show (default 10)",
+    )
     q.add_argument("evidence", nargs="*", metavar="node=state", help="an observed finding, e.g. weakness=yes")
 
     v = sub.add_parser("validate", help="check a priors directory and list every problem")

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from .priors import DEFAULT_SETTING, Priors
 
-__all__ = ["add_priors_option", "add_setting_option", "load_priors_option"]
+__all__ = [
+    "add_priors_option",
+    "add_setting_option",
+    "load_priors_option",
+    "whole_number",
+    "fraction",
+    "positive_number",
+]
 
 
 def add_priors_option(parser: argparse.ArgumentParser) -> None:
@@ -31,3 +38,54 @@ def load_priors_option(directory: Path | None) -> Priors:
     from .paths import shipped_priors_dir
 
     return load_priors(directory if directory is not None else shipped_priors_dir())
+
+
+def whole_number(low: int, what: str = "a whole number", high: int | None = None):
+    """Return an argparse type that accepts an integer from ``low`` (to ``high``), else says what is valid.
+
+    Parameters
+    ----------
+    low, high
+        The smallest and largest values accepted (``high`` None: no upper bound).
+    what
+        What the number is, for the message.
+
+    Returns
+    -------
+    callable
+        A function from the argument's text to an ``int``.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            span = f"from {low:,} to {high:,}" if high is not None else f"of at least {low:,}"
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number {span}. Got '{text}' instead")
+        return value
+
+    return parse
+
+
+def fraction(text: str) -> float:
+    """Argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1. Got '{text}' instead")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """Argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number above 0. Got '{text}' instead")
+    return value

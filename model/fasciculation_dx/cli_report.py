@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli_args import add_priors_option
+from .cli_args import add_priors_option, whole_number
 
 __all__ = ["add_report_parser", "run_report"]
 
@@ -53,7 +53,7 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="DIR", type=Path, default=Path("reports"), help="output directory (default: reports)"
     )
-    p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
+    p.add_argument("--seed", type=whole_number(0, "--seed"), default=0, help="Monte Carlo seed (default 0)")
     add_priors_option(p)
     p.add_argument(
         "--draws", type=_positive, default=2000, metavar="N", help="Monte Carlo draws per scenario (default 2000)"

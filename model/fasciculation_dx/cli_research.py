@@ -13,7 +13,7 @@ import math
 import sys
 from pathlib import Path
 
-from .cli_args import add_priors_option, add_setting_option, load_priors_option
+from .cli_args import add_priors_option, add_setting_option, fraction, load_priors_option, positive_number, whole_number
 from .errors import FasciculationDxError
 from .loader import load_priors
 
@@ -48,11 +48,26 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("cases", type=Path, help="the case file (.csv or .parquet)")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="the new priors directory")
     _common(p)
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
-    p.add_argument("--max-iter", type=int, default=200, metavar="N", help="largest number of EM iterations")
-    p.add_argument("--tol", type=float, default=1e-6, help="stop when no parameter moves more than this")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace DIR if it is an earlier output of calibrate (it holds calibration.json and nothing else "
+        "of yours); any other folder is refused and nothing is deleted",
+    )
+    p.add_argument(
+        "--max-iter",
+        type=whole_number(1, "--max-iter"),
+        default=200,
+        metavar="N",
+        help="largest number of EM iterations",
+    )
+    p.add_argument(
+        "--tol", type=positive_number, default=1e-6, help="stop when no parameter moves more than this (default 1e-6)"
+    )
     p.add_argument("--report", type=Path, default=None, metavar="CSV", help="write the full report of changes here")
-    p.add_argument("--top", type=int, default=15, metavar="N", help="changes to print (default 15)")
+    p.add_argument(
+        "--top", type=whole_number(0, "--top"), default=15, metavar="N", help="changes to print (default 15; 0: none)"
+    )
     return p
 
 
@@ -65,10 +80,13 @@ def _missing_file(path: Path) -> int | None:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``calibrate``; returns the exit status."""
+    from .atomic import atomic_file, check_file_target
     from .calibration import calibrate
 
     if (status := _missing_file(args.cases)) is not None:
         return status
+    if args.report is not None:
+        check_file_target(args.report, overwrite=args.overwrite)
     result = calibrate(
         args.cases,
         _priors(args.priors),
@@ -84,13 +102,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
         f"{len(result.report)} parameters changed"
     )
     print(f"wrote {result.directory} (source '{result.source.source_id}')")
-    if len(result.report):
+    if len(result.report) and args.top > 0:
         shown = result.report.head(args.top)[["file", "key", "old", "new", "change", "low", "high", "count"]]
         print(f"largest changes (of {len(result.report)}):")
         print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        result.report.to_csv(args.report, index=False, lineterminator="\n")
+        with atomic_file(args.report, overwrite=args.overwrite, checked=True) as tmp:
+            result.report.to_csv(tmp, index=False, lineterminator="\n")
         print(f"wrote the report to {args.report}")
     return 0
 
@@ -103,9 +121,11 @@ def add_simulate_parser(subparsers) -> argparse.ArgumentParser:
         help="forward-sample a synthetic cohort from the model",
         description="Forward-sample patients from the model (seeded) and write a case file.",
     )
-    p.add_argument("-n", type=int, required=True, help="number of patients")
-    p.add_argument("--missing", type=float, default=0.0, help="share of evidence cells left empty (default 0)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same cohort)")
+    p.add_argument("-n", type=whole_number(0, "-n"), required=True, help="number of patients (at most 10,000,000)")
+    p.add_argument(
+        "--missing", type=fraction, default=0.0, help="share of evidence cells left empty, 0 to 1 (default 0)"
+    )
+    p.add_argument("--seed", type=whole_number(0, "--seed"), default=None, help="random seed (same seed, same cohort)")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="CASES", help="output .csv or .parquet")
     p.add_argument("--no-etiology", action="store_true", help="leave out the true etiology column")
     p.add_argument("--overwrite", action="store_true", help="replace CASES if it exists")
@@ -115,30 +135,32 @@ def add_simulate_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Run ``simulate``; returns the exit status."""
+    from .atomic import atomic_file, check_file_target, checkpoint
     from .cases import write_cases
-    from .simulate import simulate
+    from .simulate import MAX_PATIENTS, simulate
 
-    if args.out.exists() and not args.overwrite:
-        print(f"fasciculation-dx: error: {args.out} already exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
+    if not 0 <= args.n <= MAX_PATIENTS:
+        raise FasciculationDxError(
+            f"-n must be a number of patients from 0 to {MAX_PATIENTS:,}. Got {args.n:,} instead; "
+            "simulate a larger cohort as several files with different seeds"
+        )
+    check_file_target(args.out, overwrite=args.overwrite)
     priors = _priors(args.priors)
     if args.setting not in priors.settings:
         raise FasciculationDxError(f"unknown setting '{args.setting}'. Valid settings: {', '.join(priors.settings)}")
-    try:
-        cohort = simulate(
-            priors, args.n, setting=args.setting, missing=args.missing, seed=args.seed, etiology=not args.no_etiology
-        )
-    except ValueError as err:
-        print(f"fasciculation-dx: error: {err}", file=sys.stderr)
-        return 2
-    write_cases(cohort, args.out)
+    cohort = simulate(
+        priors, args.n, setting=args.setting, missing=args.missing, seed=args.seed, etiology=not args.no_etiology
+    )
+    with atomic_file(args.out, overwrite=args.overwrite, checked=True) as tmp:
+        write_cases(cohort, tmp, fmt="parquet" if args.out.suffix.lower() in (".parquet", ".pq") else "csv")
+        checkpoint("simulate:written")
     print(f"wrote {len(cohort)} simulated patients ({args.setting}, missing={args.missing:g}) to {args.out}")
     return 0
 
 
 # -- evaluate -----------------------------------------------------------------------------------
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``evaluate CASES [--priors DIR] [--compare DIR] [--reliability PNG] [--json]``."""
+    """Register ``evaluate CASES [--priors DIR] [--compare DIR] [--reliability PNG [--overwrite]] [--json]``."""
     p = subparsers.add_parser(
         "evaluate",
         help="score the model on cases with confirmed diagnoses",
@@ -149,7 +171,14 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("cases", type=Path, help="the case file (.csv or .parquet) with an 'etiology' column")
     _common(p)
     p.add_argument("--compare", type=Path, default=None, metavar="DIR", help="a second priors directory")
-    p.add_argument("--reliability", type=Path, default=None, metavar="PNG", help="write a reliability diagram")
+    p.add_argument(
+        "--reliability",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="write a reliability diagram (atomically; refused if PNG exists, unless --overwrite)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace PNG if it exists")
     p.add_argument("--per-etiology", action="store_true", help="print the per-etiology table")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     return p
@@ -161,10 +190,13 @@ def _finite(x):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``evaluate``; returns the exit status."""
+    from .atomic import check_file_target
     from .evaluate import compare, format_metrics, plot_reliability
 
     if (status := _missing_file(args.cases)) is not None:
         return status
+    if args.reliability is not None:  # before any work: exists, is a directory, folder missing or read-only
+        check_file_target(args.reliability, overwrite=args.overwrite)
     base_name = str(args.priors) if args.priors is not None else "shipped"
     named = {base_name: _priors(args.priors)}
     if args.compare is not None:
@@ -172,7 +204,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         named[name if name != base_name else f"{name} (compare)"] = load_priors(args.compare)
     table, evaluations = compare(args.cases, named, setting=args.setting)
     if args.reliability is not None:
-        plot_reliability(evaluations, args.reliability, title=f"Reliability on {args.cases.name}")
+        plot_reliability(
+            evaluations, args.reliability, title=f"Reliability on {args.cases.name}", overwrite=args.overwrite
+        )
     if args.json:
         out = {
             "cases": str(args.cases),

@@ -31,11 +31,15 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         help="score a CSV or Parquet file of cases (streamed; any size)",
         description="Score every case (row) of a CSV or Parquet file and write one row of "
         "posteriors per case. Columns named after evidence nodes are findings (empty = "
-        "unobserved); case_id, setting and etiology are copied to the output. The output "
-        "is written atomically and never overwrites the input.",
+        "unobserved); case_id, setting and etiology are copied to the output. Surrounding "
+        "spaces are stripped from every cell and column name; every row must have as many "
+        "fields as the header. Problems are reported with spreadsheet row numbers (header = "
+        "row 1). The output is written atomically (a temporary file renamed when complete), "
+        "refused if it exists unless --overwrite, and never overwrites the input.",
     )
     p.add_argument("input", type=Path, help="cases file (.csv or .parquet)")
     p.add_argument("-o", "--output", type=Path, required=True, help="posteriors file to write (.csv or .parquet)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     add_priors_option(p)
     add_setting_option(p)
     p.add_argument(
@@ -72,6 +76,7 @@ def run_score(args: argparse.Namespace) -> int:
         keep=args.keep,
         on_impossible="nan" if args.impossible == "nan" else "raise",
         progress=False if args.no_progress else None,
+        overwrite=args.overwrite,
     )
     print(f"scored {n:,} case{'s' if n != 1 else ''} from {args.input} into {args.output}", file=sys.stderr)
     return 0

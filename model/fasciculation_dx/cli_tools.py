@@ -117,7 +117,7 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--format", required=True, choices=FORMATS, help="bif (BIF 0.15), xmlbif (XMLBIF 0.3) or net (Hugin)"
     )
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="the file to write")
-    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--overwrite", "--force", dest="force", action="store_true", help="replace FILE if it exists")
     _priors_and_setting(p)
     return p
 

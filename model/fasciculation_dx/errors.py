@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = [
     "ArgumentError",
     "OutputExistsError",
+    "OutputError",
     "FasciculationDxError",
     "PriorsError",
     "Problem",
@@ -71,3 +72,7 @@ class ArgumentError(FasciculationDxError, ValueError):
 
 class OutputExistsError(FasciculationDxError, FileExistsError):
     """An output file or directory exists (or is protected) and overwriting it was not allowed."""
+
+
+class OutputError(FasciculationDxError, OSError):
+    """An output cannot be written (its folder is missing or read-only, or the disk refused it)."""

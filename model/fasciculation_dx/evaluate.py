@@ -258,6 +258,7 @@ def plot_reliability(
     *,
     bins: int = 10,
     title: str | None = None,
+    overwrite: bool = True,
 ):
     """Draw reliability diagrams (all etiologies one-vs-rest, and benign vs pathological).
 
@@ -266,11 +267,16 @@ def plot_reliability(
     evaluations
         One evaluation, or ``{name: Evaluation}`` to overlay (e.g. before and after calibration).
     path
-        When given, save the figure there as PNG.
+        When given, save the figure there as PNG, atomically (a temporary file in the same folder,
+        renamed over ``path`` when complete; see :func:`fasciculation_dx.atomic.atomic_file`).
+        Its folder is created if needed.
     bins
         Number of bins.
     title
         A title over both panels.
+    overwrite
+        Whether an existing ``path`` may be replaced (``evaluate --reliability`` passes
+        ``--overwrite``); when false, an existing file raises :class:`~.errors.OutputExistsError`.
 
     Returns
     -------
@@ -297,8 +303,11 @@ def plot_reliability(
     if title:
         fig.suptitle(title)
     if path is not None:
+        from .atomic import atomic_file
+
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png", dpi=120)
+        with atomic_file(path, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
     return fig
 
 

@@ -23,6 +23,14 @@ def _closest(word: str, choices) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails is still reported
+        text = "<unprintable>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str]:
     """Validate evidence and return it as a plain dict.
 
@@ -49,6 +57,8 @@ def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str
     valid = observable_states(priors)
     out: dict[str, str] = {}
     for node, state in evidence.items():
+        if not isinstance(node, str):
+            raise EvidenceError(f"evidence must name each node as a string. Got {type(node).__name__} {node!r} instead")
         if node == ETIOLOGY:
             raise EvidenceError(
                 "'etiology' is what the model infers; it cannot be entered as evidence. "
@@ -62,6 +72,11 @@ def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str
             )
         if node not in valid:
             raise EvidenceError(f"unknown node '{node}'.{_closest(str(node), valid)} Valid nodes: {', '.join(valid)}")
+        if not isinstance(state, str):
+            raise EvidenceError(
+                f"the state of '{node}' must be a string, one of: {', '.join(valid[node])}. "
+                f"Got {type(state).__name__} {_short(state)} instead (leave a finding out when it is not known)"
+            )
         if state not in valid[node]:
             raise EvidenceError(
                 f"unknown state '{state}' for '{node}'.{_closest(str(state), valid[node])} "

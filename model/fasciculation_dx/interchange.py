@@ -19,11 +19,10 @@ imports pgmpy).
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
-from .errors import EvidenceError, FasciculationDxError, OutputExistsError
+from .atomic import atomic_file, checkpoint
+from .errors import EvidenceError, OutputExistsError
 from .loader import load_priors
 from .network import INTERCHANGE_FORMATS, write_network
 from .paths import shipped_priors_dir
@@ -70,10 +69,10 @@ def export_network(
     EvidenceError
         If ``fmt`` or ``setting`` is unknown (the message lists the valid ones).
     OutputExistsError
-        If ``path`` exists and ``force`` is false.
+        If ``path`` exists and ``force`` is false, or is a directory.
     PriorsError
         If a priors directory is invalid.
-    FasciculationDxError
+    OutputError
         If the directory of ``path`` does not exist or cannot be written.
 
     Notes
@@ -97,19 +96,7 @@ def export_network(
     if setting not in priors.settings:
         raise EvidenceError(f"unknown setting '{setting}'. Valid settings: {', '.join(priors.settings)}")
     path = Path(path)
-    if path.is_dir():
-        raise FasciculationDxError(f"the output must be a file name; '{path}' is a directory")
-    if path.exists() and not force:
-        raise OutputExistsError(f"'{path}' exists; choose another file name or overwrite it with --force")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FasciculationDxError(f"the output directory '{directory}' does not exist")
-    temporary = directory / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
+    with atomic_file(path, overwrite=force, option="--overwrite") as temporary:
         write_network(priors, setting, temporary, fmt)
-        os.replace(temporary, path)
-    except OSError as err:
-        raise FasciculationDxError(f"cannot write '{path}': {err.strerror}") from err
-    finally:
-        temporary.unlink(missing_ok=True)
+        checkpoint("export:written")
     return path

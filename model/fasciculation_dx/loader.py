@@ -8,8 +8,10 @@ renormalise.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from difflib import get_close_matches
@@ -85,6 +87,23 @@ def validate_priors(directory: str | Path) -> list[Problem]:
     return sorted(_Loader(Path(directory)).load()[1])
 
 
+def _not_a_file(path: Path) -> str:
+    """Say why ``path``, which should be a priors file, is not a readable file."""
+    try:
+        path.stat()
+    except OSError as err:
+        if path.is_symlink():
+            if err.errno == errno.ELOOP:
+                return "file must be a regular file. Got a symbolic link loop instead"
+            return f"file must be a regular file. Got a broken symbolic link (to '{os.readlink(path)}') instead"
+        if err.errno == errno.ENOENT:
+            return "file is missing; every priors directory must have it"
+        return f"file cannot be read: {err.strerror or err}"
+    if path.is_dir():
+        return "file must be a regular file. Got a directory instead"
+    return "file must be a regular file (not a device, pipe or socket)"
+
+
 def _suggest(word: str, choices) -> str:
     close = get_close_matches(word, list(choices), n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
@@ -134,9 +153,13 @@ class _Loader:
         """Read one CSV file; None when the file cannot be read at all."""
         path = self.dir / rel
         if not path.is_file():
-            self.problem(rel, 0, 0, "file is missing; every priors directory must have it")
+            self.problem(rel, 0, 0, _not_a_file(path))
             return None
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            self.problem(rel, 0, 0, f"file cannot be read: {err.strerror or err}")
+            return None
         if not data.strip():
             self.problem(rel, 1, 0, "file is empty; it must start with a header row")
             return None
@@ -493,7 +516,8 @@ class _Loader:
             rel = f"cpts/{name}.csv"
             rows = self.read(rel, (*node.parents, *VALUE_COLUMNS))
             if rows is None:
-                if not (self.dir / rel).is_file():
+                path = self.dir / rel
+                if not path.is_file() and not path.exists() and not path.is_symlink():
                     self.problems[-1] = Problem(rel, 0, 0, f"node '{name}' has no CPT: this file is missing")
                 continue
             cpts[name] = self.load_cpt(node, nodes, rows)
@@ -581,28 +605,28 @@ class _Loader:
 
 
 def _find_cycle(parents: dict[str, list[str]]) -> list[str] | None:
-    """Return one directed cycle as a list of nodes (first == last), or None."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    """Return one directed cycle as a list of nodes (first == last), or None.
 
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for parent in parents.get(node, ()):
+    Iterative depth-first search, so a network of any depth is checked without recursion.
+    """
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for start in sorted(parents):
+        if start in state:
+            continue
+        path: list[str] = [start]
+        todo: list[list[str]] = [list(parents.get(start, ()))]
+        state[start] = 1
+        while path:
+            if not todo[-1]:
+                state[path.pop()] = 2
+                todo.pop()
+                continue
+            parent = todo[-1].pop(0)
             if state.get(parent) == 1:
-                cycle = stack[stack.index(parent) :] + [parent]
+                cycle = path[path.index(parent) :] + [parent]
                 return list(reversed(cycle))
             if parent not in state:
-                found = visit(parent)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(parents):
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
+                state[parent] = 1
+                path.append(parent)
+                todo.append(list(parents.get(parent, ())))
     return None

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_directory, checkpoint
 from .errors import FasciculationDxError
 from .loader import load_priors
 from .model import Model
@@ -683,8 +684,9 @@ def build_reports(
     Parameters
     ----------
     out_dir
-        Where to write (created if needed; files of the same names are overwritten, nothing else
-        is touched).
+        Where to write: a new or empty folder, or an earlier output of this function (it holds
+        ``provenance.json`` and only the files written here), which is replaced as a whole
+        and atomically (:mod:`fasciculation_dx.atomic`). Any other folder is refused.
     priors_dir
         The priors directory; the shipped priors by default.
     seed
@@ -728,11 +730,26 @@ def build_reports(
     directory = Path(priors_dir) if priors_dir is not None else shipped_priors_dir()
     priors = load_priors(directory)
     stamp = provenance(directory, seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    target = Path(out_dir)
+    with atomic_directory(
+        target, overwrite=True, marker="provenance.json", allowed=_report_writes, what="reports"
+    ) as staging:
+        written = _build(staging, priors, stamp, seed, draws, top, thresholds, cases_dir, scenarios)
+    return [target / path.relative_to(staging) for path in written]
+
+
+def _report_writes(rel: Path) -> bool:
+    """Whether ``rel`` (relative to a reports folder) is something :func:`build_reports` writes."""
+    if rel.parts[0] in ("figures", "tables"):
+        return len(rel.parts) == 1 or (len(rel.parts) == 2 and rel.suffix in (".png", ".svg", ".csv"))
+    return len(rel.parts) == 1 and rel.name in REPORT_FILES
+
+
+def _build(out: Path, priors, stamp, seed, draws, top, thresholds, cases_dir, scenarios) -> list[Path]:
     models: dict[str, Model] = {s: Model(priors, s) for s in priors.settings}
     scenarios = tuple(scenarios) if scenarios is not None else SCENARIOS
     written = _model_card(priors, stamp, out)
+    checkpoint("report:model-card-written")
     written += _sensitivity(models, stamp, out, seed, draws, top, thresholds, scenarios)
     written += _clinical(models, stamp, out, Path(cases_dir) if cases_dir is not None else _clinical_dir())
     prov = out / "provenance.json"

@@ -24,7 +24,11 @@ from .evidence import observable_states
 from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
 from .tables import cpt_array, cpt_columns
 
-__all__ = ["simulate", "perturb_priors"]
+__all__ = ["MAX_PATIENTS", "simulate", "perturb_priors"]
+
+MAX_PATIENTS = 10_000_000
+"""The largest cohort drawn in one call (about 8 GB of working memory); larger ones are refused
+before anything is allocated."""
 
 
 def _draw(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -69,7 +73,7 @@ def simulate(
     Raises
     ------
     ValueError
-        If ``n`` is negative or ``missing`` is not in ``[0, 1]``.
+        If ``n`` is negative or above :data:`MAX_PATIENTS`, or ``missing`` is not in ``[0, 1]``.
 
     Examples
     --------
@@ -79,8 +83,11 @@ def simulate(
     >>> cohort.shape[0], cohort["etiology"].isin(priors.etiology_states).all()
     (5, np.True_)
     """
-    if n < 0:
-        raise ArgumentError(f"n must be >= 0. Got {n} instead")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_PATIENTS:
+        raise ArgumentError(
+            f"n must be a whole number of patients from 0 to {MAX_PATIENTS:,}. Got {n!r} instead; "
+            "draw a larger cohort as several cohorts with different seeds"
+        )
     if not 0.0 <= missing <= 1.0:
         raise ArgumentError(f"missing must be a fraction in [0, 1]. Got {missing} instead")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

@@ -52,7 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from .compiled import CompiledEngine
-from .errors import EvidenceError, FasciculationDxError
+from .errors import ArgumentError, EvidenceError, FasciculationDxError
 from .etiology import MAX_ITERATIONS, EtiologyFitError
 from .evidence import check_evidence
 from .priors import ETIOLOGY, WILDCARD, Parameter, Priors
@@ -252,6 +252,10 @@ class _Plan:
         return rows[0].file if rows else ""
 
     def sample(self, n: int, seed: int | None) -> dict[tuple[str, tuple[str, ...]], np.ndarray]:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ArgumentError(f"seed must be a whole number >= 0 or None. Got {seed!r} instead")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+            raise ArgumentError(f"draws must be a whole number >= 2. Got {n!r} instead")
         streams = np.random.SeedSequence(seed).spawn(len(self.dists))
         return {k: self.dists[k].sample(np.random.default_rng(streams[self.dists[k].index]), n) for k in self.keys}
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import clean_stale, temporary_path
 from .errors import OutputExistsError
 from .priors import ETIOLOGY, HEADERS, VALUE_COLUMNS, Parameter, Priors
 
-__all__ = ["format_number", "write_priors"]
+__all__ = ["format_number", "write_priors", "write_files"]
 
 
 def format_number(value: float) -> str:
@@ -81,22 +82,44 @@ def write_priors(priors: Priors, directory: str | Path, *, overwrite: bool = Fal
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise OutputExistsError(f"{target} already exists and is not empty; choose a new folder or pass overwrite=True")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    (staging / "cpts").mkdir()
+    clean_stale(target)
+    staging = temporary_path(target)
+    staging.mkdir()
+    try:
+        write_files(priors, staging)
+        target.mkdir(exist_ok=True)
+        (target / "cpts").mkdir(exist_ok=True)
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                os.replace(path, target / path.relative_to(staging))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def write_files(priors: Priors, folder: str | Path) -> Path:
+    """Write the priors' files into an existing, empty folder (no staging; see :func:`write_priors`).
+
+    Parameters
+    ----------
+    priors
+        The priors to write.
+    folder
+        An existing folder, normally a staging folder that the caller moves into place.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+    """
+    folder = Path(folder)
+    (folder / "cpts").mkdir(exist_ok=True)
     for rel, rows in _tables(priors).items():
-        with open(staging / rel, "w", encoding="utf-8", newline="") as handle:
+        with open(folder / rel, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(_header(priors, rel))
             writer.writerows(rows)
     readme = priors.directory / "README.md" if priors.directory else None
     if readme is not None and readme.is_file():
-        (staging / "README.md").write_bytes(readme.read_bytes())
-    target.mkdir(exist_ok=True)
-    (target / "cpts").mkdir(exist_ok=True)
-    for path in sorted(staging.rglob("*")):
-        if path.is_file():
-            os.replace(path, target / path.relative_to(staging))
-    for path in sorted(staging.rglob("*"), reverse=True):
-        path.rmdir()
-    staging.rmdir()
-    return target
+        (folder / "README.md").write_bytes(readme.read_bytes())
+    return folder

@@ -206,7 +206,14 @@ class DiagnosisService:
         _require(isinstance(evidence, dict), "'evidence' must be an object of node: state")
         _require(len(evidence) <= MAX_EVIDENCE, f"'evidence' may hold at most {MAX_EVIDENCE} entries")
         for node, state in evidence.items():
+            _require(
+                _is_text(node), f"invalid node name {ascii(node)}: it is not valid Unicode text (a lone surrogate)"
+            )
             _require(isinstance(state, str), f"the state of '{node}' must be a string. Got {json_type(state)} instead")
+            _require(
+                _is_text(state),
+                f"invalid state {ascii(state)} for '{node}': it is not valid Unicode text (a lone surrogate)",
+            )
         top = payload.get("top", 10)
         _require(
             isinstance(top, int) and not isinstance(top, bool) and 1 <= top <= MAX_TOP,
@@ -264,6 +271,15 @@ class DiagnosisService:
         )
         result["interval_level"] = interval if table is not None else None
         return _json_safe(result)
+
+
+def _is_text(value: str) -> bool:
+    """Whether a decoded JSON string is valid Unicode text (a JSON escape can make a lone surrogate, U+D800)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def json_type(value: Any) -> str:
