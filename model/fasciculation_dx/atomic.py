@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import shutil
 import signal
@@ -310,10 +311,8 @@ def _swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(aside)
 
 
-def _owned(target: Path, marker: str, allowed: Callable[[Path], bool]) -> list[Path]:
-    """Files under ``target`` that its command did not write (empty when it may be replaced)."""
-    if not (target / marker).is_file():
-        return [target / marker]
+def _foreign(target: Path, allowed: Callable[[Path], bool]) -> list[Path]:
+    """Paths under ``target`` that its command does not write."""
     return [p for p in sorted(target.rglob("*")) if not allowed(p.relative_to(target))]
 
 
@@ -364,9 +363,17 @@ def atomic_directory(
         If the folder cannot be written.
     """
     target = Path(target)
-    check_directory_target(
-        target, overwrite=overwrite, marker=marker, allowed=allowed, what=what, option=option, protected=protected
+    check = functools.partial(
+        check_directory_target,
+        target,
+        overwrite=overwrite,
+        marker=marker,
+        allowed=allowed,
+        what=what,
+        option=option,
+        protected=protected,
     )
+    check()
     parent = target.parent if str(target.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -381,10 +388,7 @@ def atomic_directory(
     try:
         yield staging
         checkpoint("atomic:before-swap")
-        # check again: the directory may have changed while the output was being built
-        check_directory_target(
-            target, overwrite=overwrite, marker=marker, allowed=allowed, what=what, option=option, protected=protected
-        )
+        check()  # again: the directory may have changed while the output was being built
         os.chmod(staging, 0o777 & ~_umask())
         _swap_in(staging, target)
     except OSError as err:
@@ -435,14 +439,14 @@ def check_directory_target(
                 raise OutputExistsError(
                     f"'{target}' already exists and is not empty; choose a new folder or pass {option}"
                 )
-            foreign = _owned(target, marker, allowed)
-            if foreign:
+            reason = None
+            if not (target / marker).is_file():
+                reason = f"it has no {marker}, so it is not {what} written by this command"
+            elif foreign := _foreign(target, allowed):
                 shown = ", ".join(str(p.relative_to(target)) for p in foreign[:5])
                 more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-                if foreign == [target / marker] and not (target / marker).exists():
-                    reason = f"it has no {marker}, so it is not {what} written by this command"
-                else:
-                    reason = f"it holds files this command did not write ({shown}{more})"
+                reason = f"it holds files this command did not write ({shown}{more})"
+            if reason is not None:
                 raise OutputExistsError(
                     f"refusing to replace '{target}': {reason}. Nothing was deleted; choose a new folder"
                 )

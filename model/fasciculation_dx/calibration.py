@@ -82,7 +82,7 @@ from .errors import EvidenceError, FasciculationDxError
 from .etiology import etiology_table
 from .loader import load_priors
 from .paths import shipped_priors_dir
-from .priors import DEFAULT_SETTING, Parameter, Priors, Source
+from .priors import DEFAULT_SETTING, HEADERS, Parameter, Priors, Source
 from .tables import match_columns
 from .writer import format_number, write_files
 
@@ -787,8 +787,6 @@ PROVENANCE_FILE = "calibration.json"
 
 def _calibrate_writes(rel: Path) -> bool:
     """Whether ``rel`` (relative to an output directory) is a file that calibration writes."""
-    from .priors import HEADERS
-
     if rel.parts and rel.parts[0] == "cpts":
         return len(rel.parts) == 1 or (len(rel.parts) == 2 and rel.suffix == ".csv")
     return str(rel) in (*HEADERS, "README.md", PROVENANCE_FILE)

@@ -69,23 +69,21 @@ def whole_number(low: int, what: str = "a whole number", high: int | None = None
     return parse
 
 
-def fraction(text: str) -> float:
-    """Argparse type: a number in [0, 1]."""
+def _number(text: str, valid, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1. Got '{text}' instead")
+    if not valid(value):  # NaN fails every comparison
+        raise argparse.ArgumentTypeError(f"expected {what}. Got '{text}' instead")
     return value
+
+
+def fraction(text: str) -> float:
+    """Argparse type: a number in [0, 1]."""
+    return _number(text, lambda v: 0.0 <= v <= 1.0, "a fraction from 0 to 1")
 
 
 def positive_number(text: str) -> float:
     """Argparse type: a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0.0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a number above 0. Got '{text}' instead")
-    return value
+    return _number(text, lambda v: 0.0 < v < float("inf"), "a number above 0")

@@ -92,6 +92,14 @@ def _stripped_names(names: Sequence[object]) -> list[str]:
     return [str(name).strip() for name in names]
 
 
+def _table_frame(table, names: list[str], index: pd.Index) -> pd.DataFrame:
+    """Return a pyarrow table as a data frame with the (stripped) column names and the given row index."""
+    table = table.rename_columns([str(i) for i in range(table.num_columns)])  # names may repeat
+    frame = table.to_pandas().set_axis(names, axis=1)
+    frame.index = index
+    return frame
+
+
 # -- readers ---------------------------------------------------------------------------------------
 class _CountingFile:
     """The CSV input as pyarrow reads it: counts line breaks, and ends an unterminated last line.
@@ -238,9 +246,7 @@ class _CsvChunks:
         return pd.Index(kept + 2 + np.searchsorted(before, kept, side="right"))
 
     def _frame(self, table) -> pd.DataFrame:
-        table = table.rename_columns([str(i) for i in range(table.num_columns)])  # names may repeat
-        frame = table.to_pandas().set_axis(self.names, axis=1)
-        frame.index = self._index(len(frame))
+        frame = _table_frame(table, self.names, self._index(table.num_rows))
         self.rows += len(frame)
         return frame
 
@@ -374,10 +380,8 @@ class _ParquetChunks:
                 break
             except Exception as err:
                 raise ScoreFileError(f"cannot read '{self.path}' as Parquet: {_reason(err)}") from None
-            table = pa.Table.from_batches([batch])
-            table = table.rename_columns([str(i) for i in range(table.num_columns)])  # names may repeat
-            frame = table.to_pandas().set_axis(self.names, axis=1)
-            frame.index = pd.RangeIndex(self.rows + 2, self.rows + 2 + len(frame))
+            index = pd.RangeIndex(self.rows + 2, self.rows + 2 + batch.num_rows)
+            frame = _table_frame(pa.Table.from_batches([batch]), self.names, index)
             self.rows += len(frame)
             yield frame
         self.finished = True
