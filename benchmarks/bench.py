@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 import fasciculation_dx as fdx
-from fasciculation_dx.batch import posterior_batch
-from fasciculation_dx.network import ReferenceEngine, node_table
-from fasciculation_dx.priors import ETIOLOGY
+from fasciculation_dx.inference.batch import posterior_batch
+from fasciculation_dx.network.pgmpy_adapter import ReferenceEngine, node_table
+from fasciculation_dx.network.priors import ETIOLOGY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,7 +181,7 @@ print(done.returncode, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_max
 STREAM_SCORE = """
 import sys
 import fasciculation_dx as fdx
-from fasciculation_dx.scoring import score_file
+from fasciculation_dx.analysis.scoring import score_file
 print(score_file(fdx.load_model(), sys.argv[1], sys.argv[2], progress=False))
 """
 

@@ -1,9 +1,9 @@
 """Benchmark of the sensitivity analyses on the named clinical scenarios (not a test).
 
-For each scenario of :mod:`fasciculation_dx.scenarios` it times
+For each scenario of :mod:`fasciculation_dx.reporting.scenarios` it times
 
-- the full one-way screening over every parameter (:func:`fasciculation_dx.sensitivity.screen`),
-- 10,000 Monte Carlo draws (:func:`fasciculation_dx.uncertainty.monte_carlo`),
+- the full one-way screening over every parameter (:func:`fasciculation_dx.analysis.sensitivity.screen`),
+- 10,000 Monte Carlo draws (:func:`fasciculation_dx.analysis.uncertainty.monte_carlo`),
 
 each the best of ``--repeat`` runs after a warm-up, and prints them with a description of the
 machine. The issue's targets: screening under 5 s, 10,000 draws under 10 s, per scenario.
@@ -24,9 +24,9 @@ import time
 import numpy as np
 
 import fasciculation_dx as fdx
-from fasciculation_dx.scenarios import SCENARIOS
-from fasciculation_dx.sensitivity import screen
-from fasciculation_dx.uncertainty import monte_carlo
+from fasciculation_dx.analysis.sensitivity import screen
+from fasciculation_dx.analysis.uncertainty import monte_carlo
+from fasciculation_dx.reporting.scenarios import SCENARIOS
 
 
 def machine() -> str:

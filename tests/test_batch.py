@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.batch import (
+from fasciculation_dx.inference.batch import (
     BatchScorer,
     CaseTableError,
     ImpossibleCasesError,
@@ -213,7 +213,7 @@ def test_scorer_pickles_and_is_cached(model):
 
 
 def test_fallback_for_a_large_root_table(model, monkeypatch):
-    from fasciculation_dx import batch
+    from fasciculation_dx.inference import batch
 
     cases = random_cases(model, 300, seed=7)
     expected = BatchScorer(model.inference).score(cases)

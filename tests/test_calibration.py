@@ -10,9 +10,10 @@ import pytest
 from scipy import stats
 
 import fasciculation_dx as fdx
-from fasciculation_dx import calibration as cal
-from fasciculation_dx.compiled import CompiledEngine
-from fasciculation_dx.simulate import perturb_priors, simulate
+from fasciculation_dx.analysis import calibration as cal
+from fasciculation_dx.analysis import em
+from fasciculation_dx.analysis.simulate import perturb_priors, simulate
+from fasciculation_dx.inference.compiled import CompiledEngine
 
 SETTING = "neuromuscular_clinic"
 PERTURBED = [
@@ -100,7 +101,7 @@ def test_complete_data_update_is_conjugate(truth):
     # only the etiology and a direct finding recorded: base rates and that column update in closed form
     cohort = pd.DataFrame({"magnesium": ["low"] * 30 + ["normal"] * 10, "etiology": ["hypomagnesemia"] * 40})
     result = cal.calibrate(cohort, truth, setting=SETTING, max_iter=5)
-    table = cal._Table(truth, "magnesium")
+    table = em.ColumnTable(truth, "magnesium")
     i = table.rows.index(next(c for c in table.rows if c[0].key[0] == "hypomagnesemia"))
     alpha, prior = table.alpha[i], table.values[i]
     counts = np.array([{"low": 30, "normal": 10}.get(s, 0) for s in table.states])
@@ -187,7 +188,7 @@ def _cli(argv):
     import contextlib
     import io
 
-    from fasciculation_dx.cli import main
+    from fasciculation_dx.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.cases import CaseFileError, read_cases, write_cases
+from fasciculation_dx.analysis.cases import CaseFileError, read_cases, write_cases
 
 CLINICAL = Path(__file__).parent / "clinical" / "cases.csv"
 

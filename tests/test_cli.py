@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx import cli
-from fasciculation_dx.scenarios import DEMO_PATIENTS
+from fasciculation_dx.cli import main as cli
+from fasciculation_dx.reporting.scenarios import DEMO_PATIENTS
 
 DISCLAIMER = "These probabilities support clinical judgement; they are not a diagnosis."
 EVIDENCE = ["weakness=yes", "emg_fibrillations=present", "age_group=65_plus"]

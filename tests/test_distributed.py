@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.batch import CaseTableError, posterior_batch
-from fasciculation_dx.distributed import posterior_dask
+from fasciculation_dx.analysis.distributed import posterior_dask
+from fasciculation_dx.inference.batch import CaseTableError, posterior_batch
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")

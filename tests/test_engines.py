@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fasciculation_dx as fdx
-from fasciculation_dx.compiled import CompiledEngine
-from fasciculation_dx.network import ReferenceEngine
+from fasciculation_dx.inference.compiled import CompiledEngine
+from fasciculation_dx.network.pgmpy_adapter import ReferenceEngine
 
 SETTINGS = ("primary_care", "neuromuscular_clinic")
 PRIORS = fdx.load_priors(fdx.shipped_priors_dir())
@@ -86,7 +86,7 @@ def test_to_pgmpy_returns_the_reference_network():
 
 QUERY_SCRIPT = """
 import sys
-from fasciculation_dx import cli
+from fasciculation_dx.cli import main as cli
 status = cli.main(["query", "weakness=yes"])
 print("STATUS", status)
 print("PGMPY", "pgmpy" in sys.modules)

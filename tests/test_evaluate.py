@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.cli import main as cli_main
-from fasciculation_dx.evaluate import compare, evaluate, plot_reliability, reliability_table
-from fasciculation_dx.simulate import perturb_priors, simulate
+from fasciculation_dx.analysis.evaluate import compare, evaluate, plot_reliability, reliability_table
+from fasciculation_dx.analysis.simulate import perturb_priors, simulate
+from fasciculation_dx.cli.main import main as cli_main
 
 CLINICAL = Path(__file__).parent / "clinical" / "cases.csv"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx import cli
-from fasciculation_dx.evidence import check_evidence, parse_assignments
+from fasciculation_dx.cli import main as cli
+from fasciculation_dx.inference.evidence import check_evidence, parse_assignments
 
 IMPOSSIBLE = Path(__file__).parent / "data" / "impossible"
 CONFLICT = {"tetany_or_paresthesia": "yes", "emg_fibrillations": "present"}

@@ -142,8 +142,8 @@ def test_report_killed_midway(tmp_path):
     # the command's own code path (build_reports) with one scenario and no case suite, to stay fast
     target = tmp_path / "reports"
     code = (
-        "from fasciculation_dx.report import build_reports\n"
-        "from fasciculation_dx.scenarios import SCENARIOS\n"
+        "from fasciculation_dx.reporting.report import build_reports\n"
+        "from fasciculation_dx.reporting.scenarios import SCENARIOS\n"
         f"build_reports({str(target)!r}, draws=2, top=3, thresholds=0, scenarios=SCENARIOS[:1], "
         f"cases_dir={str(tmp_path / 'no-cases')!r})\n"
     )
@@ -172,7 +172,7 @@ def test_directory_swap_without_exchange_recovers_the_old_directory(tmp_path, co
         "import sys\n"
         "from fasciculation_dx import atomic\n"
         "atomic._EXCHANGE = None\n"
-        "from fasciculation_dx.cli import main\n"
+        "from fasciculation_dx.cli.main import main\n"
         f"sys.exit(main(['calibrate', {str(cohort)!r}, '--out', {str(target)!r}, '--max-iter', '2', '--overwrite']))\n"
     )
     killed = _run([], kill_at="atomic:between-renames", code=code)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.cli import main
+from fasciculation_dx.cli.main import main
 
 TINY = Path(__file__).parent / "data" / "tiny"
 
@@ -112,7 +112,7 @@ def test_a_huge_cohort_is_refused_before_anything_is_allocated(tmp_path):
     code, _, err = _cli(["simulate", "-n", "100000000000", "-o", str(tmp_path / "x.csv")])
     _one_line_error(code, err, "10,000,000", "100,000,000,000")
     with pytest.raises(fdx.FasciculationDxError, match="from 0 to 10,000,000"):
-        from fasciculation_dx.simulate import simulate
+        from fasciculation_dx.analysis.simulate import simulate
 
         simulate(fdx.load_priors(fdx.shipped_priors_dir()), 10**11)
     assert list(tmp_path.iterdir()) == []

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.etiology import etiology_table
-from fasciculation_dx.tables import cpt_array
+from fasciculation_dx.network.etiology import etiology_table
+from fasciculation_dx.network.tables import cpt_array
 
 TWO_NODE = Path(__file__).parent / "data" / "two_node"
 SETTINGS = ("primary_care", "neuromuscular_clinic")

@@ -19,8 +19,8 @@ from pgmpy.inference import VariableElimination
 from pgmpy.readwrite import BIFReader, NETReader, XMLBIFReader
 
 import fasciculation_dx as fdx
-from fasciculation_dx.cli_tools import add_export_parser, run_export
-from fasciculation_dx.interchange import FORMATS, OutputExistsError, export_network
+from fasciculation_dx.cli.tools import add_export_parser, run_export
+from fasciculation_dx.network.interchange import FORMATS, OutputExistsError, export_network
 
 TOLERANCE = 1e-6
 TINY = Path(__file__).parent / "data" / "tiny"

@@ -16,8 +16,8 @@ from fasciculation_dx import (
     shipped_priors_dir,
     validate_priors,
 )
-from fasciculation_dx.etiology import etiology_table
-from fasciculation_dx.tables import cpt_array
+from fasciculation_dx.network.etiology import etiology_table
+from fasciculation_dx.network.tables import cpt_array
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny"

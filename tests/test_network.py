@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.network import build_network, priors_from_network
-from fasciculation_dx.tables import cpt_array
+from fasciculation_dx.network.pgmpy_adapter import build_network, priors_from_network
+from fasciculation_dx.network.tables import cpt_array
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.batch import CaseTableError, ImpossibleCasesError, posterior_batch
-from fasciculation_dx.cli_score import add_score_parser, run_score
+from fasciculation_dx.analysis.scoring import ScoreFileError, score_file
+from fasciculation_dx.cli.score import add_score_parser, run_score
 from fasciculation_dx.errors import OutputError, OutputExistsError
-from fasciculation_dx.scoring import ScoreFileError, score_file
+from fasciculation_dx.inference.batch import CaseTableError, ImpossibleCasesError, posterior_batch
 
 DATA = Path(__file__).parent / "data"
 
@@ -149,7 +149,7 @@ def test_bad_paths_and_arguments(model, tmp_path):
 
 
 def test_failure_midway_leaves_no_output_and_no_temp_file(model, tmp_path, monkeypatch):
-    from fasciculation_dx import scoring
+    from fasciculation_dx.analysis import scoring
 
     src, dst = tmp_path / "cases.csv", tmp_path / "out.csv"
     write(cases_frame(model, 300), src)
@@ -230,7 +230,7 @@ def test_truncated_and_long_rows_are_rejected_with_their_row(model, tmp_path):
     assert not dst.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv"]
     # the reader of calibrate and evaluate rejects the same rows
-    from fasciculation_dx.cases import CaseFileError, read_cases
+    from fasciculation_dx.analysis.cases import CaseFileError, read_cases
 
     with pytest.raises(CaseFileError) as cases_info:
         read_cases(src, model.priors)
@@ -239,7 +239,7 @@ def test_truncated_and_long_rows_are_rejected_with_their_row(model, tmp_path):
 
 def test_row_numbers_are_spreadsheet_rows_in_every_reader(model, tmp_path):
     """The header is row 1 and the first patient row 2, in score as in calibrate and evaluate."""
-    from fasciculation_dx.cases import CaseFileError, read_cases
+    from fasciculation_dx.analysis.cases import CaseFileError, read_cases
 
     src = tmp_path / "cases.csv"
     src.write_text("weakness,atrophy\nyes,no\n\nYes,no\nno,maybe\n")  # row 3 is blank
@@ -286,7 +286,7 @@ def test_surrounding_whitespace_is_stripped_like_every_reader(model, tmp_path):
     assert list(got.columns) == list(want.columns)
     np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float), atol=0)
     # the same file through the reader of calibrate and evaluate
-    from fasciculation_dx.cases import read_cases
+    from fasciculation_dx.analysis.cases import read_cases
 
     validated = read_cases(src, model.priors)
     assert list(validated.frame["weakness"]) == list(cases["weakness"])
@@ -305,7 +305,7 @@ def test_csv_header_only_and_no_final_line_break(model, tmp_path):
 
 # -- one-line errors ---------------------------------------------------------------------------------
 def _cli(argv: list[str], capsys) -> tuple[int, str]:
-    from fasciculation_dx.cli import main
+    from fasciculation_dx.cli.main import main
 
     capsys.readouterr()
     code = main(argv)
@@ -347,7 +347,7 @@ def test_header_only_is_a_valid_empty_output(tmp_path, capsys):
 
 
 def test_output_is_checked_before_anything_is_read(model, tmp_path, capsys, monkeypatch):
-    from fasciculation_dx import scoring
+    from fasciculation_dx.analysis import scoring
 
     src = tmp_path / "cases.csv"
     write(cases_frame(model, 20), src)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx import sensitivity as sens
-from fasciculation_dx.compiled import CompiledEngine
-from fasciculation_dx.etiology import EtiologyFitError
+from fasciculation_dx.analysis import sensitivity as sens
+from fasciculation_dx.inference.compiled import CompiledEngine
+from fasciculation_dx.network.etiology import EtiologyFitError
 
 DATA = Path(__file__).parent / "data"
 SMALL = DATA / "sens_small"
@@ -239,7 +239,7 @@ def test_plots(small, tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fasciculation_dx import plots
+    from fasciculation_dx.reporting import plots
 
     ev = SCENARIOS[1]
     ax = plots.tornado(sens.screen(small, ev), top=5)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.cases import read_cases
-from fasciculation_dx.simulate import perturb_priors, simulate
+from fasciculation_dx.analysis.cases import read_cases
+from fasciculation_dx.analysis.simulate import perturb_priors, simulate
 
 
 @pytest.fixture(scope="module")

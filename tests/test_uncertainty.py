@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 import fasciculation_dx as fdx
-from fasciculation_dx import uncertainty as unc
-from fasciculation_dx.compiled import CompiledEngine
+from fasciculation_dx.analysis import uncertainty as unc
+from fasciculation_dx.inference.compiled import CompiledEngine
 
 SMALL = Path(__file__).parent / "data" / "sens_small"
 
@@ -142,7 +142,7 @@ def test_interval_plot(small, tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fasciculation_dx import plots
+    from fasciculation_dx.reporting import plots
 
     ax = plots.interval_plot(unc.posterior_interval(small, {"weakness": "yes"}, draws=200))
     ax.figure.savefig(tmp_path / "interval.png")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fasciculation_dx.cli import main
+from fasciculation_dx.cli.main import main
 
 DATA = Path(__file__).parent / "data"
 LOCATED = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")

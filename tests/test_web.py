@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.cli_tools import add_serve_parser
-from fasciculation_dx.query import DISCLAIMER
+from fasciculation_dx.cli.tools import add_serve_parser
+from fasciculation_dx.inference.query import DISCLAIMER
 from fasciculation_dx.web import (
     DiagnosisService,
     RequestError,
@@ -366,7 +366,7 @@ def test_port_in_use_is_an_oserror_before_anything_is_served(server):
 
 
 def test_serve_command_reports_a_port_in_use_in_one_line(server):
-    from fasciculation_dx.cli_tools import run_serve
+    from fasciculation_dx.cli.tools import run_serve
 
     args = argparse.Namespace(host="127.0.0.1", port=server.server_address[1], priors=None, setting="primary_care")
     with pytest.raises(fdx.FasciculationDxError) as info:

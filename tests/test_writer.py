@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fasciculation_dx import load_priors, shipped_priors_dir, write_priors
-from fasciculation_dx.etiology import etiology_table
-from fasciculation_dx.priors import HEADERS
-from fasciculation_dx.tables import cpt_array
-from fasciculation_dx.writer import format_number
+from fasciculation_dx.network.etiology import etiology_table
+from fasciculation_dx.network.priors import HEADERS
+from fasciculation_dx.network.tables import cpt_array
+from fasciculation_dx.network.writer import format_number
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny"

@@ -8,6 +8,7 @@ Its posteriors support clinical judgement; they are not diagnoses.
 True
 """
 
+from ._version import __version__
 from .errors import (
     EvidenceError,
     FasciculationDxError,
@@ -15,13 +16,11 @@ from .errors import (
     PriorsError,
     Problem,
 )
-from .loader import load_priors, validate_priors
 from .model import Model, load_model
-from .paths import shipped_priors_dir
-from .priors import Priors
-from .writer import write_priors
-
-__version__ = "0.1.0"
+from .network.loader import load_priors, validate_priors
+from .network.paths import shipped_priors_dir
+from .network.priors import Priors
+from .network.writer import write_priors
 
 __all__ = [
     "EvidenceError",

@@ -21,6 +21,10 @@ what the command did not write is never deleted.
 Tests kill a writing command at a named point by setting the environment variable
 ``FASCICULATION_DX_KILL_AT`` to the point's name (see :func:`checkpoint`); it has no effect
 otherwise.
+
+This module sits at the top of the package beside :mod:`fasciculation_dx.errors` rather than in
+a wing because every wing that writes (the priors writer, calibration, scoring, reports, the
+command line) uses it; it imports only the errors.
 """
 
 from __future__ import annotations

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .compiled import CompiledEngine
-from .errors import EvidenceError, ImpossibleEvidenceError
-from .evidence import check_evidence, observable_states
-from .explain import EXPLANATION_COLUMNS, explain_posterior
-from .information import TEST_COLUMNS, rank_tests
-from .loader import load_priors
-from .network import ReferenceEngine
-from .paths import shipped_priors_dir
-from .priors import DEFAULT_SETTING, ETIOLOGY, Priors
+from .errors import EvidenceError
+from .inference.compiled import CompiledEngine
+from .inference.evidence import check_evidence, checked_posterior, observable_states
+from .inference.explain import EXPLANATION_COLUMNS, explain_posterior
+from .inference.information import TEST_COLUMNS, rank_tests
+from .network.loader import load_priors
+from .network.paths import shipped_priors_dir
+from .network.pgmpy_adapter import ReferenceEngine
+from .network.priors import DEFAULT_SETTING, ETIOLOGY, Priors
 
 if TYPE_CHECKING:  # pandas is imported on first use, so a command-line query starts fast
     import pandas as pd
@@ -102,7 +102,7 @@ class Model:
 
     def to_pgmpy(self):
         """Return the reference pgmpy ``DiscreteBayesianNetwork`` for this model's setting."""
-        from .network import build_network
+        from .network.pgmpy_adapter import build_network
 
         return build_network(self.priors, self.setting)
 
@@ -112,25 +112,7 @@ class Model:
 
         Raises the same errors as :meth:`posterior`.
         """
-        evidence = check_evidence(self.priors, evidence or {})
-        values = self.inference.posterior(evidence)
-        if not np.all(np.isfinite(values)) or abs(values.sum() - 1.0) > 1e-9:
-            raise self._impossible(evidence)
-        return values
-
-    def _impossible(self, evidence: dict[str, str]) -> ImpossibleEvidenceError:
-        """Find a minimal set of findings that cannot occur together."""
-        conflict = dict(evidence)
-        for node in list(evidence):
-            trial = {k: v for k, v in conflict.items() if k != node}
-            if trial and not np.all(np.isfinite(self.inference.posterior(trial))):
-                conflict = trial
-        named = ", ".join(f"{k}={v}" for k, v in conflict.items())
-        return ImpossibleEvidenceError(
-            f"the evidence has probability zero under the model: {named} cannot occur together. "
-            "Check these entries for a typo or a contradiction",
-            conflict,
-        )
+        return checked_posterior(self.inference, self.priors, evidence)
 
     def posterior(
         self,
@@ -148,7 +130,7 @@ class Model:
         interval
             If given (e.g. ``0.9``), also return an equal-tailed credible interval of that mass for
             each posterior, from Monte Carlo draws of every parameter over its plausible range
-            (see :mod:`fasciculation_dx.uncertainty`).
+            (see :mod:`fasciculation_dx.analysis.uncertainty`).
         draws, seed
             Monte Carlo draws and seed for ``interval``; the result is reproducible given the seed.
 
@@ -171,8 +153,8 @@ class Model:
 
         values = self.posterior_vector(evidence)
         if interval is not None:
-            from .query import check_level
-            from .uncertainty import posterior_interval
+            from .analysis.uncertainty import posterior_interval
+            from .inference.query import check_level
 
             check_level(interval)
             return posterior_interval(self, evidence or {}, level=interval, draws=draws, seed=seed)
@@ -206,7 +188,7 @@ class Model:
     def explain(self, evidence: Mapping[str, str]) -> pd.DataFrame:
         """Weight of evidence of each observed finding for the leading etiology.
 
-        See :func:`fasciculation_dx.explain.explain_posterior` for the definition.
+        See :func:`fasciculation_dx.inference.explain.explain_posterior` for the definition.
         """
         import pandas as pd
 
@@ -234,7 +216,7 @@ class Model:
         -------
         pandas.DataFrame
             Columns ``node``, ``panel``, ``info_gain_etiology``, ``info_gain_category`` (bits) and
-            ``most_likely_result``. See :func:`fasciculation_dx.information.rank_tests`.
+            ``most_likely_result``. See :func:`fasciculation_dx.inference.information.rank_tests`.
         """
         if by not in ("etiology", "category"):
             raise EvidenceError(f"by must be 'etiology' or 'category'. Got '{by}' instead")
@@ -255,7 +237,7 @@ class Model:
         passthrough: Sequence[str] = (),
         on_impossible: Literal["raise", "nan"] = "raise",
     ) -> pd.DataFrame:
-        """Posteriors for a table of cases, vectorised (see :func:`fasciculation_dx.batch.posterior_batch`).
+        """Posteriors for a table of cases, vectorised (see :func:`fasciculation_dx.inference.batch.posterior_batch`).
 
         Parameters
         ----------
@@ -277,34 +259,44 @@ class Model:
         EvidenceError
             Listing every invalid cell with its row and column.
         """
-        from .batch import posterior_batch
+        from .inference.batch import posterior_batch
 
         return posterior_batch(self.inference, self.priors, cases, passthrough=passthrough, on_impossible=on_impossible)
 
     def posterior_dask(self, ddf, *, passthrough: Sequence[str] = (), on_impossible: Literal["raise", "nan"] = "raise"):
         """Compute :meth:`posterior_batch` on a Dask DataFrame, partition by partition."""
-        from .distributed import posterior_dask
+        from .analysis.distributed import posterior_dask
 
         return posterior_dask(self, ddf, passthrough=passthrough, on_impossible=on_impossible)
 
     def score_file(self, input, output, chunksize: int = 100_000, **kwargs) -> int:
         """Score a CSV or Parquet file in chunks and write the posteriors atomically.
 
-        See :func:`fasciculation_dx.scoring.score_file`; returns the number of cases scored.
+        See :func:`fasciculation_dx.analysis.scoring.score_file`; returns the number of cases scored.
         """
-        from .scoring import score_file
+        from .analysis.scoring import score_file
 
         return score_file(self, input, output, chunksize=chunksize, **kwargs)
 
     # -- research ---------------------------------------------------------------------------------
+    def uncertainty(self, evidence: Mapping[str, str] | None = None, draws: int = 2000, seed: int | None = 0):
+        """Posterior draws under joint uncertainty about every parameter (Monte Carlo).
+
+        See :func:`fasciculation_dx.analysis.uncertainty.monte_carlo`; the result's
+        ``interval(level, by)`` gives credible bounds by etiology, group or category.
+        """
+        from .analysis.uncertainty import monte_carlo
+
+        return monte_carlo(self, evidence, draws, seed)
+
     def calibrate(self, cases, *, out=None, overwrite: bool = False, max_iter: int = 200, tol: float = 1e-6):
         """Update the priors from a case table by Bayesian estimation (EM for missing findings).
 
-        See :func:`fasciculation_dx.calibration.calibrate`; the result holds the new priors, a
+        See :func:`fasciculation_dx.analysis.calibration.calibrate`; the result holds the new priors, a
         report of what moved, and (with ``out``) the directory written. The shipped priors are
         never overwritten.
         """
-        from .calibration import calibrate
+        from .analysis.calibration import calibrate
 
         return calibrate(
             cases, self.priors, setting=self.setting, out=out, overwrite=overwrite, max_iter=max_iter, tol=tol
@@ -313,8 +305,8 @@ class Model:
     def evaluate(self, cases):
         """Score a case table with a known etiology column: accuracy, log loss, Brier, AUC, calibration.
 
-        See :func:`fasciculation_dx.evaluate.evaluate`.
+        See :func:`fasciculation_dx.analysis.evaluate.evaluate`.
         """
-        from .evaluate import evaluate
+        from .analysis.evaluate import evaluate
 
         return evaluate(cases, self.priors, setting=self.setting)

@@ -6,7 +6,9 @@ Start it with ``fasciculation-dx serve`` or, from Python::
     serve()  # http://127.0.0.1:8765/
 
 The page supports clinical judgement; it does not replace it. The server and its model are imported
-on first use, so the command line can describe ``serve`` without loading them.
+on first use, so the command line can describe ``serve`` without loading them. The page may
+import the network, inference and analysis wings and the :class:`~fasciculation_dx.Model` facade;
+only the command line imports it.
 """
 
 from importlib import import_module

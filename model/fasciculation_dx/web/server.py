@@ -43,7 +43,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask
 
-from ..priors import DEFAULT_SETTING, Priors
+from ..network.priors import DEFAULT_SETTING, Priors
 from . import DEFAULT_HOST, DEFAULT_PORT
 from .service import DiagnosisService, RequestError
 

@@ -17,12 +17,12 @@ from typing import Any
 import pandas as pd
 
 from ..errors import EvidenceError, FasciculationDxError, ImpossibleEvidenceError
-from ..loader import load_priors
+from ..inference.query import DISCLAIMER, query_result
+from ..inference.query import json_safe as _json_safe
 from ..model import Model
-from ..paths import shipped_priors_dir
-from ..priors import DEFAULT_SETTING, Priors
-from ..query import DISCLAIMER, query_result
-from ..query import json_safe as _json_safe
+from ..network.loader import load_priors
+from ..network.paths import shipped_priors_dir
+from ..network.priors import DEFAULT_SETTING, Priors
 
 __all__ = ["PANEL_GROUPS", "RequestError", "DiagnosisService", "posterior_interval_or_none"]
 

@@ -1,0 +1,207 @@
+"""Bayesian calibration of the priors from a case table, written out as a new priors directory.
+
+The prior: Dirichlet pseudo-counts from the plausible ranges
+------------------------------------------------------------
+Every *column* of a table (the rows of a CPT file that share parent values, wildcards included,
+or the base rates of one setting) gets a Dirichlet prior ``Dir(alpha * p)`` centred on the
+current values ``p``. Its concentration ``alpha`` (the number of pseudo-patients the priors are
+worth) is read off the rows' plausible ranges ``[low, high]``:
+
+1. for each row with ``0 < p < 1`` and ``low < high``, ``alpha_row`` is the smallest
+   concentration at which the row's Beta marginal ``Beta(alpha p, alpha (1 - p))`` puts 95% of
+   its mass inside ``[low, high]`` (when ``p`` sits on an end of its range, the one open side
+   must hold 97.5%). It is found on a logarithmic grid refined by root finding and kept within
+   ``[ALPHA_MIN, ALPHA_MAX]``. So the prior's central 95% interval roughly spans the range: a
+   wide expert-estimate range gives a few pseudo-patients, a tight cohort range hundreds;
+2. the column's ``alpha`` is the geometric mean of its rows' ``alpha_row`` weighted by the rows'
+   values ``p`` (a Dirichlet has one concentration per column, so the ranges of a multi-state
+   column can only be matched on average; the weights let the states that carry the column's
+   mass set it, since a rare state's Beta can only have a wide *relative* range at a huge
+   concentration). Rare states thus usually end up with wider prior intervals than their
+   ranges say;
+3. a column with a fixed row (``low == high``) is never changed.
+
+The update
+----------
+With complete data the posterior is conjugate: ``Dir(alpha * p + n)`` where ``n`` are the column's
+counts, pooled over every parent configuration the column covers (a ``*`` column is updated as
+one unit, so the file keeps its schema). Mechanisms are never observed and findings are often
+missing, so the counts are *expected* counts from an EM algorithm run on exact posteriors of the
+compiled arrays (:mod:`fasciculation_dx.inference.compiled`):
+
+- E-step: for each case, the exact posterior over (etiology, joint mechanism configuration)
+  and over its unrecorded context and trigger nodes, given everything recorded (the confirmed
+  etiology too, when known); expected counts are sums of these posteriors;
+- M-step: each column's value becomes its posterior mean ``(alpha p + n) / (alpha + N)``
+  (the MAP estimate under ``Dir(alpha p + 1)``);
+- a finding that is not recorded adds no count (it is a leaf, so this is exact, not an
+  approximation); until the parameters change by less than ``tol``.
+
+The reported ranges are the central 95% intervals of the Beta marginals of ``Dir(alpha p + n)``
+with the final expected counts; they ignore the extra uncertainty from missing data and latent
+mechanisms, so they are somewhat narrow where data are mostly missing.
+
+The etiology
+------------
+The etiology's table is derived from base rates and relative risks (:mod:`.etiology`). The base
+rates of each setting are updated from the etiology's marginal counts among that setting's cases
+(the confirmed diagnosis, or its posterior when unknown): a Dirichlet-multinomial update of the
+marginal, exact because a base rate *is* the etiology's marginal in its setting. The relative
+risks in ``etiology_modifiers.csv`` are left as they are: estimating them honestly needs
+etiology-by-exposure counts far larger than a clinic's case series, and their sources are
+population studies. Every other table (context and trigger priors, mechanisms, findings) is
+shared between settings and updated from all cases.
+
+Provenance
+----------
+The new directory gets a source row (kind ``cohort``) naming the case file, its SHA-256 and
+``n``; every changed row points to it, and its note starts with the old value, range and source
+followed by the old note.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import errors
+from ..errors import EvidenceError, FasciculationDxError
+from ..network.loader import load_priors
+from ..network.paths import shipped_priors_dir
+from ..network.priors import DEFAULT_SETTING, Priors, Source
+from .calibration_output import (
+    PROVENANCE_FILE,
+    CalibrationResult,
+    check_target,
+    result_priors,
+    source_id,
+    write_calibrated,
+)
+from .cases import Cases, read_cases
+from .em import ArrayModel, CaseData, case_posteriors, expected_counts, posterior_mean
+from .pseudocounts import ALPHA_MAX, ALPHA_MIN, column_concentration, row_concentration
+
+__all__ = [
+    "ALPHA_MIN",
+    "ALPHA_MAX",
+    "CalibrationError",
+    "OutputExistsError",
+    "CalibrationResult",
+    "row_concentration",
+    "column_concentration",
+    "calibrate",
+    "write_calibrated",
+    "PROVENANCE_FILE",
+    "case_posteriors",
+]
+
+
+class CalibrationError(FasciculationDxError):
+    """Calibration cannot proceed (e.g. no usable cases)."""
+
+
+OutputExistsError = errors.OutputExistsError
+"""The output directory is (inside or around) the shipped priors, exists and ``overwrite`` was not
+given, or is not an earlier output of calibration (re-exported from :mod:`fasciculation_dx.errors`)."""
+
+
+def calibrate(
+    cases: Cases | str | Path | pd.DataFrame,
+    priors: Priors | str | Path | None = None,
+    *,
+    setting: str = DEFAULT_SETTING,
+    max_iter: int = 200,
+    tol: float = 1e-6,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+) -> CalibrationResult:
+    """Update the priors from a case table by Bayesian estimation (see the module docstring).
+
+    Parameters
+    ----------
+    cases
+        A case file (CSV or Parquet), a data frame in that layout, or :class:`~.cases.Cases`.
+    priors
+        The priors to update (a :class:`Priors` or a directory); the shipped priors by default.
+    setting
+        The care setting of cases without a ``setting`` value.
+    max_iter
+        Largest number of EM iterations.
+    tol
+        Stop when no parameter changes by more than this in an iteration.
+    out
+        When given, write the calibrated priors there (see :func:`write_calibrated`).
+    overwrite
+        Allow replacing an existing ``out`` directory (never the shipped priors).
+
+    Returns
+    -------
+    CalibrationResult
+
+    Raises
+    ------
+    CaseFileError
+        If the case file is invalid (every problem is listed).
+    EvidenceError
+        If some cases are impossible under the priors.
+    OutputExistsError
+        If ``out`` is the shipped priors, or exists and ``overwrite`` is false.
+    """
+    if priors is None:
+        priors = load_priors(shipped_priors_dir())
+    elif not isinstance(priors, Priors):
+        priors = load_priors(priors)
+    if out is not None:
+        check_target(Path(out), overwrite)
+    if setting not in priors.settings:
+        raise EvidenceError(f"unknown setting '{setting}'. Valid settings: {', '.join(priors.settings)}")
+    cases = read_cases(cases, priors)
+    model = ArrayModel(priors)
+    data = CaseData(model, cases, setting)
+    prior = {n: t.values.copy() for n, t in model.tables.items()}
+    prior_base = {s: np.array([p.value for p in rows]) for s, rows in model.base_rows.items()}
+    values = {n: v.copy() for n, v in prior.items()}
+    base = {s: v.copy() for s, v in prior_base.items()}
+    trace: list[float] = []
+    converged = False
+    iterations = 0
+    counts = None
+    for iterations in range(1, max_iter + 1):  # noqa: B007
+        arrays = model.arrays(values, base, data.groups)
+        counts = expected_counts(model, data, arrays)
+        trace.append(counts.log_likelihood)
+        change = 0.0
+        for node, table in model.tables.items():
+            new = posterior_mean(prior[node], table.alpha, table.pool(counts.config[node]))
+            change = max(change, float(np.max(np.abs(new - values[node]))))
+            values[node] = new
+        for s, c in counts.base.items():
+            new = posterior_mean(prior_base[s][None, :], np.array([model.base_alpha[s]]), c[None, :])[0]
+            change = max(change, float(np.max(np.abs(new - base[s]))))
+            base[s] = new
+        if change < tol:
+            converged = True
+            break
+    assert counts is not None
+    source = Source(
+        source_id=source_id(cases.name, cases.sha256),
+        kind="cohort",
+        citation=f"Calibration on case file {cases.name} (SHA-256 {cases.sha256}, n={cases.n})",
+        year=str(datetime.date.today().year),
+        url="",
+        note=(
+            f"Bayesian update by fasciculation_dx.analysis.calibration: Dirichlet priors from each row's range, "
+            f"EM over latent mechanisms and missing findings ({iterations} iterations, "
+            f"{'converged' if converged else 'not converged'}); "
+            f"{int((cases.labels() != '').sum())} of {cases.n} cases with a confirmed etiology; "
+            f"settings: {', '.join(f'{s} n={len(i)}' for s, i in data.groups.items())}."
+        ),
+    )
+    new_priors, report = result_priors(model, values, base, counts, source)
+    result = CalibrationResult(new_priors, report, source, cases.n, iterations, converged, tuple(trace))
+    if out is not None:
+        result = write_calibrated(result, out, overwrite=overwrite)
+    return result

@@ -1,0 +1,190 @@
+"""The ``fasciculation-dx`` command line: query, validate, list nodes, run example patients."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from pathlib import Path
+
+from ..errors import FasciculationDxError, PriorsError
+from ..inference.evidence import parse_assignments
+from ..inference.query import DISCLAIMER, json_safe, query_result
+from ..model import Model
+from ..network.loader import validate_priors
+from ..network.paths import shipped_priors_dir
+from ..reporting.report_text import format_query
+from .args import add_priors_option, add_setting_option, load_priors_option, whole_number
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = f"""\
+examples:
+  fasciculation-dx query weakness=no atrophy=no emg_fasciculation_potentials=present
+  fasciculation-dx query --setting neuromuscular_clinic tongue_fasciculations=yes umn_signs=yes
+  fasciculation-dx query --json weakness=yes emg_fibrillations=present
+  fasciculation-dx nodes                 list every finding you can enter, with its states
+  fasciculation-dx validate priors/      check a priors directory
+
+{DISCLAIMER}
+"""
+
+
+# Commands defined in their own modules: (module, commands); each module has add_<command>_parser
+# and run_<command>. Those modules import their heavy dependencies only when a command runs.
+EXTENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tools", ("serve", "export")),
+    ("score", ("score",)),
+    ("research", ("simulate", "calibrate", "evaluate")),
+    ("report", ("report",)),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``fasciculation-dx`` command."""
+    parser = argparse.ArgumentParser(
+        prog="fasciculation-dx",
+        description="Differential diagnosis of the causes of muscle fasciculations from a "
+        "Bayesian network whose every number is cited in priors/.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        add_priors_option(p)
+        add_setting_option(p)
+        p.add_argument(
+            "--engine",
+            choices=("compiled", "pgmpy"),
+            default="compiled",
+            help="inference engine: compiled (default, fast) or pgmpy (the reference); both are exact",
+        )
+
+    q = sub.add_parser(
+        "query",
+        help="rank the causes given a patient's findings",
+        description="Rank the causes of fasciculations given findings written "
+        "node=state (see 'fasciculation-dx nodes').",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(q)
+    q.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    q.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="add a credible interval of this mass (e.g. 0.9) to each probability, from Monte Carlo "
+        "draws of every parameter over its plausible range",
+    )
+    q.add_argument(
+        "--draws",
+        type=whole_number(2, "--draws"),
+        default=2000,
+        metavar="N",
+        help="Monte Carlo draws for --interval (default 2000)",
+    )
+    q.add_argument("--seed", type=whole_number(0, "--seed"), default=0, help="random seed for --interval (default 0)")
+    q.add_argument(
+        "--top",
+        type=whole_number(1, "--top"),
+        default=10,
+        metavar="N",
+        help="etiologies and tests to show (default 10)",
+    )
+    q.add_argument("evidence", nargs="*", metavar="node=state", help="an observed finding, e.g. weakness=yes")
+
+    v = sub.add_parser("validate", help="check a priors directory and list every problem")
+    v.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="PRIORS_DIR",
+        help="the directory to check (default: the shipped priors)",
+    )
+
+    n = sub.add_parser("nodes", help="list the findings that can be entered, with their states")
+    add_priors_option(n)
+
+    d = sub.add_parser("demo", help="rank the causes for a few example patients")
+    common(d)
+    for module, commands in EXTENSIONS:
+        for command in commands:
+            getattr(import_module(f".{module}", __package__), f"add_{command}_parser")(sub)
+    return parser
+
+
+def _model(args) -> Model:
+    return Model(load_priors_option(args.priors), args.setting, engine=args.engine)
+
+
+def _query(args) -> int:
+    evidence = parse_assignments(args.evidence)
+    model = _model(args)
+    result = query_result(model, evidence, top=args.top, interval=args.interval, draws=args.draws, seed=args.seed)
+    if args.json:
+        print(json.dumps(json_safe(result), indent=2, allow_nan=False))
+    else:
+        print(format_query(result))
+    return 0
+
+
+def _validate(args) -> int:
+    directory = args.directory if args.directory is not None else shipped_priors_dir()
+    problems = validate_priors(directory)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {directory}", file=sys.stderr)
+        return 1
+    print(f"{directory}: valid")
+    return 0
+
+
+def _nodes(args) -> int:
+    priors = load_priors_option(args.priors)
+    for name, node in priors.nodes.items():
+        if node.layer in ("context", "trigger", "finding"):
+            print(f"{name:34} {'|'.join(node.states):32} {node.description}")
+    return 0
+
+
+def _demo(args) -> int:
+    model = _model(args)
+    from ..reporting.scenarios import DEMO_PATIENTS
+
+    for patient in DEMO_PATIENTS:
+        print(f"== {patient.title}")
+        print(format_query(query_result(model, dict(patient.evidence), top=5)))
+        print()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"query": _query, "validate": _validate, "nodes": _nodes, "demo": _demo}
+    for module, commands in EXTENSIONS:
+        for command in commands:
+            handlers[command] = getattr(import_module(f".{module}", __package__), f"run_{command}")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return handlers[args.command](args)
+    except PriorsError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"fasciculation-dx: error: the priors are invalid ({len(err.problems)} problems)", file=sys.stderr)
+        return 1
+    except FasciculationDxError as err:
+        print(f"fasciculation-dx: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

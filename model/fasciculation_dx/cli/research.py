@@ -1,0 +1,231 @@
+"""The research commands of ``fasciculation-dx``: ``calibrate``, ``simulate`` and ``evaluate``.
+
+Each command is a pair ``add_<cmd>_parser(subparsers)`` / ``run_<cmd>(args) -> int`` so that the
+main command line can register it; :func:`main` runs them on their own
+(``python -m fasciculation_dx.cli.research``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from ..errors import FasciculationDxError
+from ..network.loader import load_priors
+from .args import add_priors_option, add_setting_option, fraction, load_priors_option, positive_number, whole_number
+
+__all__ = [
+    "add_calibrate_parser",
+    "run_calibrate",
+    "add_simulate_parser",
+    "run_simulate",
+    "add_evaluate_parser",
+    "run_evaluate",
+]
+
+
+_priors = load_priors_option
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_priors_option(p)
+    add_setting_option(p, help="care setting of cases without a 'setting' value (default primary_care)")
+
+
+# -- calibrate ----------------------------------------------------------------------------------
+def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``calibrate CASES --out DIR [--priors DIR] [--setting S] [--overwrite]``."""
+    p = subparsers.add_parser(
+        "calibrate",
+        help="update the priors from a case file and write a new priors directory",
+        description="Bayesian update of the priors from a case file (CSV or Parquet): Dirichlet "
+        "pseudo-counts from each row's plausible range, EM over missing findings and latent "
+        "mechanisms. Writes a complete new priors directory; never the shipped one.",
+    )
+    p.add_argument("cases", type=Path, help="the case file (.csv or .parquet)")
+    p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="the new priors directory")
+    _common(p)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace DIR if it is an earlier output of calibrate (it holds calibration.json and nothing else "
+        "of yours); any other folder is refused and nothing is deleted",
+    )
+    p.add_argument(
+        "--max-iter",
+        type=whole_number(1, "--max-iter"),
+        default=200,
+        metavar="N",
+        help="largest number of EM iterations",
+    )
+    p.add_argument(
+        "--tol", type=positive_number, default=1e-6, help="stop when no parameter moves more than this (default 1e-6)"
+    )
+    p.add_argument("--report", type=Path, default=None, metavar="CSV", help="write the full report of changes here")
+    p.add_argument(
+        "--top", type=whole_number(0, "--top"), default=15, metavar="N", help="changes to print (default 15; 0: none)"
+    )
+    return p
+
+
+def _missing_file(path: Path) -> int | None:
+    if not path.is_file():
+        print(f"fasciculation-dx: error: case file {path} does not exist", file=sys.stderr)
+        return 2
+    return None
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Run ``calibrate``; returns the exit status."""
+    from ..analysis.calibration import calibrate
+    from ..atomic import atomic_file, check_file_target
+
+    if (status := _missing_file(args.cases)) is not None:
+        return status
+    if args.report is not None:
+        check_file_target(args.report, overwrite=args.overwrite)
+    result = calibrate(
+        args.cases,
+        _priors(args.priors),
+        setting=args.setting,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        out=args.out,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"calibrated on {result.n_cases} cases ({result.iterations} EM iterations, "
+        f"{'converged' if result.converged else 'NOT converged: raise --max-iter'}); "
+        f"{len(result.report)} parameters changed"
+    )
+    print(f"wrote {result.directory} (source '{result.source.source_id}')")
+    if len(result.report) and args.top > 0:
+        shown = result.report.head(args.top)[["file", "key", "old", "new", "change", "low", "high", "count"]]
+        print(f"largest changes (of {len(result.report)}):")
+        print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if args.report is not None:
+        with atomic_file(args.report, overwrite=args.overwrite, checked=True) as tmp:
+            result.report.to_csv(tmp, index=False, lineterminator="\n")
+        print(f"wrote the report to {args.report}")
+    return 0
+
+
+# -- simulate -----------------------------------------------------------------------------------
+def add_simulate_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``simulate -n N [--missing F] [--seed S] -o CASES``."""
+    p = subparsers.add_parser(
+        "simulate",
+        help="forward-sample a synthetic cohort from the model",
+        description="Forward-sample patients from the model (seeded) and write a case file.",
+    )
+    p.add_argument("-n", type=whole_number(0, "-n"), required=True, help="number of patients (at most 10,000,000)")
+    p.add_argument(
+        "--missing", type=fraction, default=0.0, help="share of evidence cells left empty, 0 to 1 (default 0)"
+    )
+    p.add_argument("--seed", type=whole_number(0, "--seed"), default=None, help="random seed (same seed, same cohort)")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="CASES", help="output .csv or .parquet")
+    p.add_argument("--no-etiology", action="store_true", help="leave out the true etiology column")
+    p.add_argument("--overwrite", action="store_true", help="replace CASES if it exists")
+    _common(p)
+    return p
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Run ``simulate``; returns the exit status."""
+    from ..analysis.cases import write_cases
+    from ..analysis.simulate import MAX_PATIENTS, simulate
+    from ..atomic import atomic_file, check_file_target, checkpoint
+
+    if not 0 <= args.n <= MAX_PATIENTS:
+        raise FasciculationDxError(
+            f"-n must be a number of patients from 0 to {MAX_PATIENTS:,}. Got {args.n:,} instead; "
+            "simulate a larger cohort as several files with different seeds"
+        )
+    check_file_target(args.out, overwrite=args.overwrite)
+    priors = _priors(args.priors)
+    if args.setting not in priors.settings:
+        raise FasciculationDxError(f"unknown setting '{args.setting}'. Valid settings: {', '.join(priors.settings)}")
+    cohort = simulate(
+        priors, args.n, setting=args.setting, missing=args.missing, seed=args.seed, etiology=not args.no_etiology
+    )
+    with atomic_file(args.out, overwrite=args.overwrite, checked=True) as tmp:
+        write_cases(cohort, tmp, fmt="parquet" if args.out.suffix.lower() in (".parquet", ".pq") else "csv")
+        checkpoint("simulate:written")
+    print(f"wrote {len(cohort)} simulated patients ({args.setting}, missing={args.missing:g}) to {args.out}")
+    return 0
+
+
+# -- evaluate -----------------------------------------------------------------------------------
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``evaluate CASES [--priors DIR] [--compare DIR] [--reliability PNG [--overwrite]] [--json]``."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score the model on cases with confirmed diagnoses",
+        description="Top-1/top-3 accuracy, log loss, Brier score, AUC benign vs pathological, "
+        "calibration-in-the-large and a per-etiology table; --compare scores a second priors "
+        "directory on the same cases.",
+    )
+    p.add_argument("cases", type=Path, help="the case file (.csv or .parquet) with an 'etiology' column")
+    _common(p)
+    p.add_argument("--compare", type=Path, default=None, metavar="DIR", help="a second priors directory")
+    p.add_argument(
+        "--reliability",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="write a reliability diagram (atomically; refused if PNG exists, unless --overwrite)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace PNG if it exists")
+    p.add_argument("--per-etiology", action="store_true", help="print the per-etiology table")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    return p
+
+
+def _finite(x):
+    return x if isinstance(x, float) and math.isfinite(x) else (None if isinstance(x, float) else x)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Run ``evaluate``; returns the exit status."""
+    from ..analysis.evaluate import compare, format_metrics, plot_reliability
+    from ..atomic import check_file_target
+
+    if (status := _missing_file(args.cases)) is not None:
+        return status
+    if args.reliability is not None:  # before any work: exists, is a directory, folder missing or read-only
+        check_file_target(args.reliability, overwrite=args.overwrite)
+    base_name = str(args.priors) if args.priors is not None else "shipped"
+    named = {base_name: _priors(args.priors)}
+    if args.compare is not None:
+        name = str(args.compare)
+        named[name if name != base_name else f"{name} (compare)"] = load_priors(args.compare)
+    table, evaluations = compare(args.cases, named, setting=args.setting)
+    if args.reliability is not None:
+        plot_reliability(
+            evaluations, args.reliability, title=f"Reliability on {args.cases.name}", overwrite=args.overwrite
+        )
+    if args.json:
+        out = {
+            "cases": str(args.cases),
+            "metrics": {n: {k: _finite(float(v)) for k, v in ev.metrics.items()} for n, ev in evaluations.items()},
+            "per_etiology": {
+                n: json.loads(ev.per_etiology.reset_index().to_json(orient="records")) for n, ev in evaluations.items()
+            },
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"scored {int(next(iter(evaluations.values())).metrics['n'])} cases of {args.cases}")
+        print(format_metrics(table))
+        if args.per_etiology:
+            for name, ev in evaluations.items():
+                print(f"\nper etiology ({name}):")
+                print(ev.per_etiology[ev.per_etiology["n"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
+    if args.reliability is not None and not args.json:
+        print(f"wrote the reliability diagram to {args.reliability}")
+    return 0
+
+
+# -- standalone ---------------------------------------------------------------------------------

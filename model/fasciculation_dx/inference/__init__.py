@@ -1,0 +1,8 @@
+"""Answering queries: the compiled engine, batch scoring, evidence checks and what a query shows.
+
+``compiled`` is the exact engine behind every posterior, ``batch`` scores many cases at once,
+``evidence`` checks and parses findings, ``information`` ranks the next tests, ``explain`` splits
+a posterior into each finding's weight of evidence and ``query`` assembles a whole differential
+as JSON-ready data. Modules here may import :mod:`fasciculation_dx.network`, the errors and the
+atomic writers; never analysis, the facade, the command line, reporting or the web page.
+"""

@@ -1,0 +1,159 @@
+"""Checking evidence against the model's vocabulary, with errors that say what is valid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from difflib import get_close_matches
+
+import numpy as np
+
+from ..errors import EvidenceError, ImpossibleEvidenceError
+from ..network.priors import ETIOLOGY, Priors
+
+__all__ = [
+    "OBSERVABLE_LAYERS",
+    "checked_posterior",
+    "observable_states",
+    "check_evidence",
+    "impossible_evidence",
+    "parse_assignments",
+]
+
+OBSERVABLE_LAYERS = ("context", "trigger", "finding")
+
+
+def observable_states(priors: Priors) -> dict[str, tuple[str, ...]]:
+    """Every node that can be entered as evidence, with its states."""
+    return {n: node.states for n, node in priors.nodes.items() if node.layer in OBSERVABLE_LAYERS}
+
+
+def _closest(word: str, choices) -> str:
+    close = get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails is still reported
+        text = "<unprintable>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str]:
+    """Validate evidence and return it as a plain dict.
+
+    Parameters
+    ----------
+    priors
+        The model's priors.
+    evidence
+        ``{node: state}`` for observed context, triggers and findings.
+
+    Returns
+    -------
+    dict
+        The same evidence.
+
+    Raises
+    ------
+    EvidenceError
+        For a node or state the model does not know (naming the valid choices and the closest
+        one), or for the etiology or a latent mechanism, which cannot be observed.
+    """
+    if not isinstance(evidence, Mapping):
+        raise EvidenceError(f"evidence must be a mapping of node to state. Got {type(evidence).__name__} instead")
+    valid = observable_states(priors)
+    out: dict[str, str] = {}
+    for node, state in evidence.items():
+        if not isinstance(node, str):
+            raise EvidenceError(f"evidence must name each node as a string. Got {type(node).__name__} {node!r} instead")
+        if node == ETIOLOGY:
+            raise EvidenceError(
+                "'etiology' is what the model infers; it cannot be entered as evidence. "
+                "Enter the patient's findings instead"
+            )
+        if node in priors.nodes and priors.nodes[node].layer == "mechanism":
+            children = [n for n, spec in priors.nodes.items() if node in spec.parents]
+            raise EvidenceError(
+                f"'{node}' is a latent mechanism and cannot be observed directly; "
+                f"enter its findings instead: {', '.join(children)}"
+            )
+        if node not in valid:
+            raise EvidenceError(f"unknown node '{node}'.{_closest(str(node), valid)} Valid nodes: {', '.join(valid)}")
+        if not isinstance(state, str):
+            raise EvidenceError(
+                f"the state of '{node}' must be a string, one of: {', '.join(valid[node])}. "
+                f"Got {type(state).__name__} {_short(state)} instead (leave a finding out when it is not known)"
+            )
+        if state not in valid[node]:
+            raise EvidenceError(
+                f"unknown state '{state}' for '{node}'.{_closest(str(state), valid[node])} "
+                f"Valid states: {', '.join(valid[node])}"
+            )
+        out[node] = state
+    return out
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """Parse ``node=state`` words from the command line.
+
+    Raises
+    ------
+    EvidenceError
+        If a word is not of the form ``node=state`` or names a node twice.
+    """
+    evidence: dict[str, str] = {}
+    for item in items:
+        node, sep, state = item.partition("=")
+        if not sep or not node or not state:
+            raise EvidenceError(f"evidence must be written node=state (e.g. weakness=yes). Got '{item}' instead")
+        if node in evidence and evidence[node] != state:
+            raise EvidenceError(f"node '{node}' is given twice ({evidence[node]} and {state}); give it once")
+        evidence[node] = state
+    return evidence
+
+
+def impossible_evidence(posterior: Callable[[dict[str, str]], np.ndarray], evidence: Mapping[str, str]):
+    """Name a minimal set of findings that cannot occur together.
+
+    Parameters
+    ----------
+    posterior
+        An engine's ``posterior(evidence)``: NaN where the evidence has probability zero.
+    evidence
+        Evidence whose probability is zero.
+
+    Returns
+    -------
+    ImpossibleEvidenceError
+        The error to raise, naming the conflicting findings.
+    """
+    conflict = dict(evidence)
+    for node in list(evidence):
+        trial = {k: v for k, v in conflict.items() if k != node}
+        if trial and not np.all(np.isfinite(posterior(trial))):
+            conflict = trial
+    named = ", ".join(f"{k}={v}" for k, v in conflict.items())
+    return ImpossibleEvidenceError(
+        f"the evidence has probability zero under the model: {named} cannot occur together. "
+        "Check these entries for a typo or a contradiction",
+        conflict,
+    )
+
+
+def checked_posterior(engine, priors: Priors, evidence: Mapping[str, str] | None) -> np.ndarray:
+    """Check ``evidence`` and return the engine's posterior vector over the etiologies.
+
+    Raises
+    ------
+    EvidenceError
+        For an unknown node or state, or a node that cannot be observed.
+    ImpossibleEvidenceError
+        If the evidence has probability zero; the error names the conflicting findings.
+    """
+    evidence = check_evidence(priors, evidence or {})
+    values = engine.posterior(evidence)
+    if not np.all(np.isfinite(values)) or abs(values.sum() - 1.0) > 1e-9:
+        raise impossible_evidence(engine.posterior, evidence)
+    return values

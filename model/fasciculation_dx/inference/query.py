@@ -1,0 +1,120 @@
+"""A whole differential as plain JSON-ready data: what the command line and the web page show.
+
+Nothing here imports pandas, so a command-line query starts quickly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..errors import EvidenceError
+from .explain import explain_posterior
+from .information import rank_tests
+
+__all__ = ["DISCLAIMER", "check_level", "json_safe", "query_result"]
+
+DISCLAIMER = (
+    "These probabilities support clinical judgement; they are not a diagnosis. "
+    "The model knows only the findings entered."
+)
+
+
+def check_level(level: float) -> None:
+    """Raise EvidenceError unless ``level`` is a credible-interval mass in (0, 1)."""
+    if not 0 < level < 1:
+        raise EvidenceError(f"the interval level must be between 0 and 1 (e.g. 0.9). Got {level} instead")
+
+
+def json_safe(value):
+    """Replace non-finite floats (an infinite weight of evidence) by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _rollup(labels: Mapping[str, str], probabilities: Mapping[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for etiology, p in probabilities.items():
+        out[labels[etiology]] = out.get(labels[etiology], 0.0) + p
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def query_result(
+    model,
+    evidence: Mapping[str, str],
+    top: int = 10,
+    interval: float | None = None,
+    draws: int = 2000,
+    seed: int | None = 0,
+) -> dict:
+    """Compute everything a differential shows, as plain JSON-ready data.
+
+    Parameters
+    ----------
+    model
+        A :class:`fasciculation_dx.Model`.
+    evidence
+        ``{node: state}``.
+    top
+        How many next tests to include.
+    interval, draws, seed
+        With ``interval`` (e.g. 0.9), add Monte Carlo credible bounds for the etiologies and the
+        categories under the key ``interval``.
+
+    Returns
+    -------
+    dict
+        Keys ``setting``, ``evidence``, ``posterior`` (etiology -> probability, descending),
+        ``category``, ``group``, ``explanation`` (records), ``next_tests`` (records), ``top``,
+        ``disclaimer`` and, with ``interval``, ``interval``.
+
+    Raises
+    ------
+    EvidenceError, ImpossibleEvidenceError
+        For invalid or impossible evidence, or an interval outside (0, 1).
+    """
+    if interval is not None:
+        check_level(interval)
+    evidence = dict(evidence)
+    values = model.posterior_vector(evidence)
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    posterior = {model.etiologies[i]: float(values[i]) for i in order}
+    etiologies = model.priors.etiologies
+    category = _rollup({e: etiologies[e].category for e in etiologies}, posterior)
+    category = {c: category.get(c, 0.0) for c in ("benign", "pathological")}
+    group = _rollup({e: etiologies[e].group for e in etiologies}, posterior)
+    explanation = explain_posterior(model.inference.posterior, model.etiologies, evidence) if evidence else []
+    findings = [n for n, spec in model.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
+    pathological = [etiologies[e].category == "pathological" for e in model.etiologies]
+    tests = rank_tests(model.inference, model.priors, evidence, findings, np.array(pathological))[:top]
+    result = {
+        "setting": model.setting,
+        "evidence": evidence,
+        "posterior": posterior,
+        "category": category,
+        "group": group,
+        "explanation": explanation,
+        "next_tests": tests,
+        "top": top,
+        "disclaimer": DISCLAIMER,
+    }
+    if interval is not None:
+        draws_result = model.uncertainty(evidence, draws, seed)
+        bounds = {by: draws_result.interval(interval, by) for by in ("etiology", "category")}
+        result["interval"] = {
+            "level": interval,
+            "draws": draws,
+            "seed": seed,
+            **{
+                key: {k: [float(r["lower"]), float(r["upper"])] for k, r in bounds[by].iterrows()}
+                for key, by in (("posterior", "etiology"), ("category", "category"))
+            },
+        }
+    return result

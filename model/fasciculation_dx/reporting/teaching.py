@@ -1,0 +1,242 @@
+"""Plots and widgets for the teaching notebooks.
+
+The notebooks stay thin: what they draw more than once lives here. matplotlib and ipywidgets are
+imported when a function needs them, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ..model import Model
+from .plots import axes_or_new
+
+__all__ = [
+    "CATEGORY_COLOURS",
+    "scenario_table",
+    "plot_posterior",
+    "compare_posteriors",
+    "compare_categories",
+    "interactive_differential",
+]
+
+CATEGORY_COLOURS = {"benign": "#2f7d5b", "pathological": "#b0413e"}
+"""Bar colours of the two roll-up categories (the web page uses the same)."""
+
+
+def _pretty(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def scenario_table(
+    scenarios: Mapping[str, tuple[Model, Mapping[str, str]]], top: int = 6, include: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Posterior of each scenario side by side, for the etiologies that lead in any of them.
+
+    Parameters
+    ----------
+    scenarios
+        ``{label: (model, evidence)}``; the models may differ (e.g. two care settings).
+    top
+        How many leading etiologies of each scenario to keep.
+    include
+        Etiologies to show whatever their rank.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per scenario, indexed by etiology, ordered by the first scenario.
+    """
+    columns = {label: model.posterior(evidence) for label, (model, evidence) in scenarios.items()}
+    keep: list[str] = list(include)
+    for post in columns.values():
+        keep += [e for e in post.index[:top] if e not in keep]
+    table = pd.DataFrame({label: post.reindex(keep) for label, post in columns.items()})
+    table.index.name = "etiology"
+    return table.sort_values(list(columns)[0], ascending=False, kind="stable")
+
+
+def plot_posterior(
+    model: Model, evidence: Mapping[str, str] | None = None, top: int = 10, title: str | None = None, ax: Any = None
+) -> Any:
+    """Draw a horizontal bar chart of the leading etiologies, coloured benign or pathological.
+
+    Parameters
+    ----------
+    model
+        The model.
+    evidence
+        ``{node: state}``.
+    top
+        Number of etiologies shown.
+    title
+        Plot title; a summary of the benign/pathological split when omitted.
+    ax
+        A matplotlib ``Axes`` to draw on; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    evidence = dict(evidence or {})
+    post = model.posterior(evidence).head(top)[::-1]
+    category = model.category_posterior(evidence)
+    colours = [CATEGORY_COLOURS[model.priors.etiologies[e].category] for e in post.index]
+    ax = axes_or_new(ax, (7, 0.35 * top + 1.2))
+    bars = ax.barh([_pretty(e) for e in post.index], post.to_numpy(), color=colours)
+    ax.bar_label(bars, labels=[f"{p:.1%}" for p in post], padding=3, fontsize=8)
+    ax.set_xlim(0, min(1.0, post.max() * 1.25 + 0.02))
+    ax.set_xlabel("posterior probability")
+    ax.set_title(title or f"benign {category['benign']:.0%} · pathological {category['pathological']:.0%}", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def compare_posteriors(
+    scenarios: Mapping[str, tuple[Model, Mapping[str, str]]], top: int = 5, title: str | None = None, ax: Any = None
+) -> Any:
+    """Draw grouped bars of the leading etiologies under several scenarios, to show what a finding changes.
+
+    Parameters
+    ----------
+    scenarios
+        ``{label: (model, evidence)}``.
+    top
+        How many leading etiologies of each scenario to show.
+    title
+        Plot title.
+    ax
+        A matplotlib ``Axes``; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import numpy as np
+
+    table = scenario_table(scenarios, top)[::-1]
+    n = len(table.columns)
+    height = 0.8 / n
+    ax = axes_or_new(ax, (8, 0.3 * n * len(table) + 1.5))
+    y = np.arange(len(table))
+    for i, label in enumerate(table.columns):
+        ax.barh(y + (n - 1 - i) * height - 0.4 + height / 2, table[label].to_numpy(), height, label=label)
+    ax.set_yticks(y, [_pretty(e) for e in table.index])
+    ax.set_xlabel("posterior probability")
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def compare_categories(
+    scenarios: Mapping[str, tuple[Model, Mapping[str, str]]], title: str | None = None, ax: Any = None
+) -> Any:
+    """Draw stacked bars of P(benign) and P(pathological) for each scenario.
+
+    Parameters
+    ----------
+    scenarios
+        ``{label: (model, evidence)}``.
+    title
+        Plot title.
+    ax
+        A matplotlib ``Axes``; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    labels = list(scenarios)
+    cats = pd.DataFrame({label: model.category_posterior(ev) for label, (model, ev) in scenarios.items()}).T
+    ax = axes_or_new(ax, (7, 0.5 * len(labels) + 1.2))
+    left = pd.Series(0.0, index=cats.index)
+    for category in ("benign", "pathological"):
+        bars = ax.barh(labels[::-1], cats[category][::-1], left=left[::-1], color=CATEGORY_COLOURS[category])
+        ax.bar_label(
+            bars,
+            labels=[f"{p:.0%}" if p >= 0.06 else "" for p in cats[category][::-1]],
+            label_type="center",
+            color="white",
+            fontsize=8,
+        )
+        left = left + cats[category]
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability (benign green, pathological red)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def interactive_differential(
+    model: Model, nodes: list[str] | None = None, top: int = 8, models: Mapping[str, Model] | None = None
+) -> Any:
+    """Build an ipywidgets panel: toggle findings, watch the posterior, explanation and next test update.
+
+    Parameters
+    ----------
+    model
+        The model (its setting is the initial one).
+    nodes
+        The findings offered as toggles; a teaching selection when omitted.
+    top
+        Number of etiologies plotted.
+    models
+        ``{setting: model}`` to offer a care-setting switch; only ``model`` when omitted.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Display it in a notebook. It has an ``update()`` attribute that redraws and a ``controls``
+        attribute (``{node or "setting": widget}``) so that code can set values too.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    models = dict(models or {model.setting: model})
+    nodes = nodes or [
+        "age_group", "caffeine", "stress_anxiety", "tongue_fasciculations", "weakness", "atrophy", "umn_signs",
+        "stable_course_12_months", "emg_fasciculation_potentials", "emg_fibrillations", "emg_chronic_neurogenic",
+    ]  # fmt: skip
+    controls: dict[str, Any] = {}
+    if len(models) > 1:
+        controls["setting"] = widgets.ToggleButtons(
+            options=[(_pretty(s), s) for s in models], value=model.setting, description="setting"
+        )
+    for node in nodes:
+        options = [("not recorded", "")] + [(_pretty(s), s) for s in model.states[node]]
+        controls[node] = widgets.ToggleButtons(
+            options=options, value="", description=_pretty(node),
+            style={"description_width": "14em", "button_width": "7em"},
+        )  # fmt: skip
+    plot_out, text_out = widgets.Output(), widgets.Output()
+
+    def update(*_: Any) -> None:
+        current = models[controls["setting"].value] if "setting" in controls else model
+        evidence = {n: w.value for n, w in controls.items() if n != "setting" and w.value}
+        plot_out.clear_output(wait=True)
+        text_out.clear_output(wait=True)
+        with plot_out:
+            fig, ax = plt.subplots(figsize=(7, 0.35 * top + 1.2), layout="constrained")
+            plot_posterior(current, evidence, top=top, ax=ax)
+            plt.show()
+            plt.close(fig)
+        with text_out:
+            if evidence:
+                display(current.explain(evidence)[["node", "state", "woe_vs_rest", "leading"]].round(2))
+            best = current.next_tests(evidence, top=3)
+            display(best[["node", "info_gain_etiology", "info_gain_category", "most_likely_result"]].round(3))
+
+    for widget in controls.values():
+        widget.observe(update, names="value")
+    panel = widgets.VBox([widgets.VBox(list(controls.values())), plot_out, text_out])
+    panel.update = update
+    panel.controls = controls
+    update()
+    return panel
