@@ -22,10 +22,6 @@ ParameterRef = Parameter | tuple[str, int] | str
 
 BASE_RATES = "base_rates.csv"
 MODIFIERS = "etiology_modifiers.csv"
-GRID_POINTS = 65
-"""Grid points used to bracket the crossings of a non-linear (etiology-layer) function."""
-FD_STEP = 1e-6
-"""Relative step of the central difference for etiology-layer derivatives."""
 
 
 def resolve_query(priors: Priors, query: str | Sequence[str]) -> tuple[str, np.ndarray]:

@@ -21,7 +21,6 @@ from ..network.priors import Parameter, Priors
 from ..network.tables import cpt_array, cpt_columns, match_columns
 from .covariation import (
     BASE_RATES,
-    FD_STEP,
     MODIFIERS,
     ParameterRef,
     column_rows,
@@ -34,6 +33,9 @@ from .covariation import (
 )
 
 __all__ = ["Scenario", "SensitivityFunction", "sensitivity_function", "base_rate_function"]
+
+FD_STEP = 1e-6
+"""Relative step of the central difference for etiology-layer derivatives."""
 
 
 # -- small helpers ---------------------------------------------------------------------------------

@@ -15,10 +15,13 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ..network.priors import Parameter
-from .covariation import GRID_POINTS, MODIFIERS, ParameterRef, find_parameter, resolve_query
+from .covariation import MODIFIERS, ParameterRef, find_parameter, resolve_query
 from .one_way import build_function, setup_scenario
 
 __all__ = ["Threshold", "threshold", "leading_threshold"]
+
+GRID_POINTS = 65
+"""Grid points used to bracket the crossings of a non-linear (etiology-layer) function."""
 
 
 # -- thresholds -----------------------------------------------------------------------------------

@@ -18,16 +18,6 @@ from .args import add_priors_option, whole_number
 __all__ = ["add_report_parser", "run_report"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number. Got '{text}' instead") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"the number of draws must be at least 2. Got {value} instead")
-    return value
-
-
 def add_report_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``report``: regenerate the model card, sensitivity reports and clinical case results.
 
@@ -56,7 +46,11 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=whole_number(0, "--seed"), default=0, help="Monte Carlo seed (default 0)")
     add_priors_option(p)
     p.add_argument(
-        "--draws", type=_positive, default=2000, metavar="N", help="Monte Carlo draws per scenario (default 2000)"
+        "--draws",
+        type=whole_number(2, "--draws"),
+        default=2000,
+        metavar="N",
+        help="Monte Carlo draws per scenario (default 2000)",
     )
     return p
 
