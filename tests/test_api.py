@@ -242,7 +242,15 @@ def test_posterior_series_shape(model):
 def test_explain_rows_and_columns(model):
     table = model.explain(EVIDENCE)
     assert isinstance(table, pd.DataFrame)
-    for column in ("node", "state", "woe_vs_rest", "lr_vs_rest", "woe_vs_runner_up"):
+    for column in (
+        "node",
+        "state",
+        "woe_vs_rest",
+        "lr_vs_rest",
+        "woe_vs_runner_up",
+        "woe_pathological_vs_benign",
+        "lr_pathological_vs_benign",
+    ):
         assert column in table.columns
     assert len(table) == len(EVIDENCE)
     assert sorted(table["node"]) == sorted(EVIDENCE)
@@ -275,11 +283,49 @@ def test_explain_single_finding(model):
     assert table.loc[0, "woe_vs_rest"] == pytest.approx(expected, abs=1e-9)
 
 
+def _p_pathological(model, evidence) -> tuple[float, float]:
+    category = model.category_posterior(evidence)
+    return float(category["pathological"]), float(category["benign"])
+
+
+def test_explain_pathological_weight_is_change_in_log_odds(model):
+    """woe_pathological_vs_benign = ln odds(pathological | E) - ln odds(pathological | E without the finding)."""
+    table = model.explain(EVIDENCE).set_index("node")
+    path, benign = _p_pathological(model, EVIDENCE)
+    for node in EVIDENCE:
+        path_without, benign_without = _p_pathological(model, {k: v for k, v in EVIDENCE.items() if k != node})
+        woe = log_odds(path, benign) - log_odds(path_without, benign_without)
+        assert table.loc[node, "woe_pathological_vs_benign"] == pytest.approx(woe, abs=1e-9)
+        assert table.loc[node, "lr_pathological_vs_benign"] == pytest.approx(math.exp(woe), rel=1e-9)
+
+
+def test_a_red_flag_shows_when_the_leader_and_runner_up_are_benign(model):
+    """Tongue fasciculations in a young, caffeinated, anxious patient: the differential stays benign at the top,
+    so the weights against the benign leader say little; the pathological column shows the red flag."""
+    evidence = {"age_group": "under_40", "caffeine": "yes", "stress_anxiety": "yes", "tongue_fasciculations": "yes"}
+    post = model.posterior(evidence)
+    category = {e: s.category for e, s in model.priors.etiologies.items()}
+    assert category[post.index[0]] == category[post.index[1]] == "benign"
+    table = model.explain(evidence).set_index("node")
+    row = table.loc["tongue_fasciculations"]
+    assert category[row["leading"]] == category[row["runner_up"]] == "benign"
+    path, benign = _p_pathological(model, evidence)
+    without = {k: v for k, v in evidence.items() if k != "tongue_fasciculations"}
+    path_without, benign_without = _p_pathological(model, without)
+    expected = log_odds(path, benign) - log_odds(path_without, benign_without)
+    assert row["woe_pathological_vs_benign"] == pytest.approx(expected, abs=1e-9)
+    assert row["woe_pathological_vs_benign"] > 0.2  # clearly towards disease (likelihood ratio above 1.2)
+    assert row["lr_pathological_vs_benign"] == pytest.approx(math.exp(expected), rel=1e-9)
+    assert row["woe_pathological_vs_benign"] > row["woe_vs_rest"]
+    # the reassuring context points the other way
+    assert table.loc["caffeine", "woe_pathological_vs_benign"] < 0
+
+
 # -- next tests ---------------------------------------------------------------------------------
 
 
 def test_next_tests_only_unobserved_findings(model):
-    table = model.next_tests(EVIDENCE)
+    table = model.next_tests(EVIDENCE, order="gain")
     findings = {n for n, s in model.priors.nodes.items() if s.layer == "finding"}
     assert set(table["node"]) == findings - set(EVIDENCE)
     assert len(table) == len(set(table["node"]))

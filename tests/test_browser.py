@@ -140,7 +140,7 @@ def test_a_bad_request_shows_the_servers_message(server, page):
         page.locator("#unrecognised-list button").first.click()
     page.wait_for_selector("#error", state="hidden")
     page.select_option("#ev-emg_fibrillations", "present")
-    page.wait_for_function("() => document.querySelectorAll('#explanation tbody tr td.num').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#explanation tbody tr td.num').length === 4")
     assert page.is_hidden("#unrecognised")
     assert page.problems == []
 
@@ -158,3 +158,32 @@ def test_credible_intervals_are_drawn_when_available(server, page):
     else:
         assert whiskers == page.locator("#chart .row").count()
         assert "90% credible intervals" in page.inner_text("#interval-note")
+
+
+def test_the_page_shows_red_flags_and_the_tier_of_each_suggested_test(server, page):
+    from fasciculation_dx.web.service import TIER_TITLES
+
+    evidence = {"age_group": "under_40", "caffeine": "yes", "stress_anxiety": "yes", "tongue_fasciculations": "yes"}
+    page.goto(server.url + "#setting=primary_care&" + "&".join(f"{k}={v}" for k, v in evidence.items()))
+    page.wait_for_function("() => document.querySelectorAll('#explanation tbody tr').length === 4")
+    assert page.inner_text("#pathological-head") == "pathological vs benign"
+    model = server.service.model("primary_care")
+    explanation = model.explain(evidence).set_index("node")
+    leading = explanation["leading"].iloc[0]
+    assert model.priors.etiologies[leading].category == "benign"
+    rows = {row.locator("td").first.inner_text(): row for row in page.locator("#explanation tbody tr").all()}
+    tongue = rows["tongue fasciculations = yes"]
+    cell = tongue.locator("td.pathological-woe")
+    expected = explanation.loc["tongue_fasciculations", "woe_pathological_vs_benign"]
+    assert expected > 0
+    assert cell.inner_text() == f"+{expected:.2f}"
+    assert "towards-pathological" in cell.get_attribute("class")
+    assert tongue.locator("td.pathological-lr").inner_text() != ""
+
+    # every suggested test shows its tier, in the order the model gives
+    page.wait_for_function("() => document.querySelectorAll('#next-tests tbody tr').length > 0")
+    assert page.inner_text("#tier-head") == "tier"
+    shown = page.locator("#next-tests tbody td.tier").all_inner_texts()
+    tests = model.next_tests(evidence, top=len(shown))
+    assert shown == [TIER_TITLES[t] for t in tests["tier"]]
+    assert page.problems == []

@@ -129,6 +129,98 @@ def test_query_json_with_a_decisive_finding(capsys):
     assert math.isclose(sum(data["posterior"].values()), 1.0, abs_tol=1e-9)
 
 
+RED_FLAG = ["age_group=under_40", "caffeine=yes", "stress_anxiety=yes", "tongue_fasciculations=yes"]
+
+
+def _explanation_rows(out: str) -> dict[str, list[str]]:
+    """The explanation table's rows, finding -> cells, read from the text output."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "path. vs benign" in line and line.strip().startswith("finding"))
+    rows = {}
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        finding, *cells = line.split()
+        rows[finding] = cells
+    return rows
+
+
+def test_query_text_shows_the_pathological_weight(capsys, model):
+    code, out, err = run(capsys, "query", *RED_FLAG)
+    assert code == 0 and err == ""
+    assert "for a pathological cause against a benign one" in out
+    explanation = model.explain(evidence_dict(RED_FLAG)).set_index("node")
+    rows = _explanation_rows(out)
+    assert set(rows) == {f"{w}" for w in RED_FLAG}
+    for word in RED_FLAG:
+        node = word.split("=")[0]
+        vs_rest, vs_runner, pathological, lr = rows[word]
+        assert float(pathological) == pytest.approx(explanation.loc[node, "woe_pathological_vs_benign"], abs=0.006)
+        assert float(lr) == pytest.approx(explanation.loc[node, "lr_pathological_vs_benign"], rel=0.01)
+    assert float(rows["tongue_fasciculations=yes"][2]) > 0
+
+
+def test_query_json_has_the_pathological_weight_and_test_tiers(capsys, model):
+    code, out, err = run(capsys, "query", "--json", *RED_FLAG)
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    explanation = model.explain(evidence_dict(RED_FLAG)).set_index("node")
+    for row in data["explanation"]:
+        assert row["woe_pathological_vs_benign"] == pytest.approx(
+            explanation.loc[row["node"], "woe_pathological_vs_benign"], abs=1e-12
+        )
+        assert row["lr_pathological_vs_benign"] == pytest.approx(math.exp(row["woe_pathological_vs_benign"]))
+    assert data["next_tests_order"] == "tier" and data["max_tier"] is None
+    for row in data["next_tests"]:
+        test = model.priors.tests[row["node"]]
+        assert (row["tier"], row["cost_band"], row["invasiveness"]) == (test.tier, test.cost_band, test.invasiveness)
+
+
+def test_query_text_shows_the_tier_of_each_suggested_test(capsys, model):
+    code, out, _ = run(capsys, "query", "--top", "40", *EVIDENCE)
+    assert code == 0
+    assert "cheapest useful tier first" in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["finding", "tier", "cost"])
+    shown = [line.split() for line in lines[header + 1 :] if line.startswith("  ")]
+    table = model.next_tests(evidence_dict(EVIDENCE), top=40)
+    assert [cells[0] for cells in shown] == list(table["node"])
+    assert [cells[1] for cells in shown] == list(table["tier"])
+
+
+def test_query_max_tier_and_order(capsys, model):
+    code, out, _ = run(
+        capsys, "query", "--json", "--max-tier", "blood_test", "--order", "gain", "--top", "100", *EVIDENCE
+    )
+    assert code == 0
+    data = json.loads(out)
+    tiers = {row["tier"] for row in data["next_tests"]}
+    assert tiers <= {"history", "bedside_examination", "blood_test"} and "blood_test" in tiers
+    gains = [row["info_gain_etiology"] for row in data["next_tests"]]
+    assert gains == sorted(gains, reverse=True)
+    assert data["next_tests_order"] == "gain" and data["max_tier"] == "blood_test"
+    code, out, _ = run(capsys, "query", "--max-tier", "history", *EVIDENCE)
+    assert code == 0 and "Only tiers up to and including history." in out
+
+
+@pytest.mark.parametrize("option, value", [("--max-tier", "labs"), ("--order", "cost")])
+def test_query_bad_tier_or_order_names_the_choices(capsys, option, value):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["query", option, value, *EVIDENCE])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"invalid choice: '{value}'" in err
+    assert ("'bedside_examination'" in err and "'genetic'" in err) or "'gain_per_cost'" in err
+
+
+def test_query_help_lists_the_tiers(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["query", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--max-tier TIER" in out and "--order {tier,gain,gain_per_cost}" in out
+    assert "history, bedside_examination, blood_test, electrodiagnosis, antibody, imaging, genetic" in out
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 

@@ -116,6 +116,17 @@ def test_drug_or_toxin_exposure_raises_drug_or_toxin_cause(primary):
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("cause", ["hypomagnesemia", "hypokalemia", "hyponatremia", "hypocalcemia", "dehydration"])
+def test_drug_exposure_never_lowers_a_cause_that_drugs_produce(models, setting, cause):
+    # Proton-pump inhibitors and diuretics cause these (Kieboom 2015, 2018; Rodenburg 2013, 2014):
+    # entering an exposure must not make them less likely than entering none.
+    model = models[setting]
+    exposed = model.posterior({"drug_or_toxin_exposure": "yes"})[cause]
+    assert exposed > model.posterior({"drug_or_toxin_exposure": "no"})[cause]
+    assert exposed >= model.posterior({})[cause]
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
 def test_weight_loss_raises_als(models, setting):
     model = models[setting]
     assert model.posterior({"weight_loss": "yes"})["als"] > model.posterior({})["als"]

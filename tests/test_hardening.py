@@ -159,11 +159,12 @@ def _chain(directory: Path, length: int) -> Path:
         return "weakness" if i == length - 1 else f"chain_{i + 1:05d}"
 
     with open(directory / "nodes.csv", "a") as nodes, open(directory / "states.csv", "a") as states:
-        with open(directory / "edges.csv", "a") as edges:
+        with open(directory / "edges.csv", "a") as edges, open(directory / "tests.csv", "a") as tests:
             for i in range(length):
                 nodes.write(f"chain_{i:05d},finding,examination,link {i}\n")
                 states.write(f"chain_{i:05d},no\nchain_{i:05d},yes\n")
                 edges.write(f"{parent(i)},chain_{i:05d}\n")
+                tests.write(f"chain_{i:05d},bedside_examination,none,none,test_estimate,link {i}\n")
     for i in range(length):
         rows = [f"{parent(i)},state,probability,low,high,source_id,note"]
         for p in ("no", "yes"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +317,119 @@ def test_relative_risk_of_zero_gives_exactly_zero():
         table = etiology_table(priors, setting)
         assert np.all(table[als, female] == 0.0)
         assert np.all(table[als, 1 - female] > 0)
+
+
+# -- sources.csv: verification label, DOI, PMID and the identifier rule ------------------------------
+# Each row is appended to tiny's sources.csv as line 4; columns: source_id 1, kind 2, citation 3,
+# year 4, url 5, doi 6, pmid 7, verification 8, note 9.
+SOURCE_ROW_PROBLEMS = {
+    "unknown label": (
+        "s,cohort,A cohort,2020,,10.1/x,,checked,",
+        8,
+        r"verification must be one of 'primary', 'secondary', 'expert_estimate', 'convention'\. "
+        r"Got 'checked' instead",
+    ),
+    "empty label": ("s,cohort,A cohort,2020,,10.1/x,,,", 8, r"verification must be one of 'primary'.*Got '' instead"),
+    "expert estimate labelled primary": (
+        "s,expert-estimate,Our judgement,,,,,primary,",
+        8,
+        r"verification of a source of kind 'expert-estimate' must be 'expert_estimate'\. Got 'primary' instead",
+    ),
+    "cohort labelled expert_estimate": (
+        "s,cohort,A cohort,2020,,10.1/x,,expert_estimate,",
+        8,
+        r"verification of a source of kind 'cohort' must be 'primary' or 'secondary'; 'expert_estimate' is "
+        r"allowed only with kind 'expert-estimate'\. Got 'expert_estimate' instead",
+    ),
+    "review labelled convention": (
+        "s,review,A review,2020,,10.1/x,,convention,",
+        8,
+        r"must be 'primary' or 'secondary'; 'convention' is allowed only with kind 'convention'\. "
+        r"Got 'convention' instead",
+    ),
+    "convention labelled secondary": (
+        "s,convention,No effect,,,,,secondary,",
+        8,
+        r"verification of a source of kind 'convention' must be 'convention'\. Got 'secondary' instead",
+    ),
+    "doi given as a link": (
+        "s,cohort,A cohort,2020,,https://doi.org/10.1002/mus.880151104,,primary,",
+        6,
+        r"doi must be a bare DOI: '10\.', the registrant number, '/', then the suffix.*"
+        r"Got 'https://doi\.org/10\.1002/mus\.880151104' instead",
+    ),
+    "doi without a suffix": ("s,cohort,A cohort,2020,,10.1002,,primary,", 6, r"doi must be a bare DOI.*Got '10\.1002'"),
+    "doi with a space": ("s,cohort,A cohort,2020,,10.1002/mus 88,,primary,", 6, r"Got '10\.1002/mus 88' instead"),
+    "pmid with letters": (
+        "s,cohort,A cohort,2020,,,PMC2788803,primary,",
+        7,
+        r"pmid must be a PubMed ID of digits only \(for example '1488061'\)\. Got 'PMC2788803' instead",
+    ),
+    "primary without an identifier": (
+        "s,cohort,A cohort,2020,,,,primary,",
+        6,
+        r"a 'primary' source must have a doi or a pmid or, where neither exists, the url of the publication "
+        r"\(guideline or publisher page\)\. Got all three empty instead",
+    ),
+    "secondary without an identifier": (
+        "s,review,A review,2020,,,,secondary,",
+        6,
+        r"a 'secondary' source must have a doi or a pmid or, where neither exists, the url",
+    ),
+}
+
+
+def _tiny_with_source_row(tmp_path: Path, row: str) -> Path:
+    directory = tmp_path / "priors"
+    shutil.copytree(TINY, directory)
+    with (directory / "sources.csv").open("a", encoding="utf-8", newline="") as handle:
+        handle.write(row + "\n")
+    return directory
+
+
+@pytest.mark.parametrize("case", sorted(SOURCE_ROW_PROBLEMS))
+def test_bad_source_verification_and_identifiers_are_reported_with_location(case, tmp_path):
+    row, column, message = SOURCE_ROW_PROBLEMS[case]
+    problems = validate_priors(_tiny_with_source_row(tmp_path, row))
+    assert len(problems) == 1, problems
+    (problem,) = problems
+    assert (problem.file, problem.line, problem.column) == ("sources.csv", 4, column)
+    assert re.search(message, problem.message), problem.message
+    assert str(problem).startswith(f"sources.csv:4:{column}: ")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "s,cohort,A cohort,2020,,10.1002/mus.880151104,1488061,primary,",
+        "s,cohort,A cohort,2020,,,1488061,primary,",
+        "s,guideline,A guideline,2020,https://www.cdc.gov/mmwr/volumes/65/wr/mm6506a1.htm,,,primary,",
+        "s,review,A review,2020,,10.1186/s13023-017-0671-8,,secondary,Figure read in the review",
+        "s,expert-estimate,Our judgement,,,,,expert_estimate,",
+    ],
+)
+def test_valid_source_rows_are_accepted_and_kept(row, tmp_path):
+    directory = _tiny_with_source_row(tmp_path, row)
+    assert validate_priors(directory) == []
+    source = load_priors(directory).sources["s"]
+    cells = row.split(",")
+    assert (source.doi, source.pmid, source.verification) == (cells[5], cells[6], cells[7])
+
+
+def test_sources_without_the_verification_columns_are_rejected(tmp_path):
+    directory = tmp_path / "priors"
+    shutil.copytree(TINY, directory)
+    (directory / "sources.csv").write_text(
+        "source_id,kind,citation,year,url,note\nno_effect,convention,Reference state,,,\n", encoding="utf-8"
+    )
+    (problem,) = [p for p in validate_priors(directory) if p.file == "sources.csv"]
+    assert (problem.file, problem.line, problem.column) == ("sources.csv", 1, 6)
+    assert "header must be 'source_id,kind,citation,year,url,doi,pmid,verification,note'" in problem.message
+
+
+def test_every_shipped_source_has_a_checkable_identifier():
+    priors = load_priors(shipped_priors_dir())
+    for source in priors.sources.values():
+        assert source.verification in ("primary", "secondary", "expert_estimate", "convention"), source.source_id
+        if source.verification in ("primary", "secondary"):
+            assert source.doi or source.pmid or source.url, source.source_id

@@ -168,10 +168,12 @@ def test_explanation_and_next_tests_are_well_formed(models, data):
     for column in ("woe_vs_rest", "lr_vs_rest", "woe_vs_runner_up"):
         assert not explanation[column].isna().any()
     assert np.all(np.diff(explanation["woe_vs_rest"].to_numpy()) <= 0)
-    tests = model.next_tests(evidence)
+    tests = model.next_tests(evidence, order="gain")
     findings = {n for n, s in model.priors.nodes.items() if s.layer == "finding"}
     assert set(tests["node"]) == findings - set(evidence)
     gains = tests["info_gain_etiology"].to_numpy()
     assert np.all(np.isfinite(gains)) and np.all(gains >= 0)
     assert np.all(np.diff(gains) <= 0)
+    for column in ("woe_pathological_vs_benign", "lr_pathological_vs_benign"):
+        assert not explanation[column].isna().any()
     assert np.all(tests["info_gain_category"].to_numpy() >= 0)

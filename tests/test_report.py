@@ -101,7 +101,10 @@ def test_clinical_report_ranks_every_case(built):
     lines = clinical.read_text(encoding="utf-8").strip().splitlines()
     ranked = (out / "tables" / "clinical_cases.csv").read_text(encoding="utf-8").strip().splitlines()
     assert len(ranked) == len(lines)
-    assert "top-3 accuracy" in (out / "clinical_cases.md").read_text(encoding="utf-8")
+    text = (out / "clinical_cases.md").read_text(encoding="utf-8")
+    assert "| setting | cases | etiologies | top-1 | top-3 | benign/pathological |" in text
+    for setting in ("all settings", "primary_care", "neuromuscular_clinic"):
+        assert f"| {setting} |" in text
 
 
 def test_a_changed_priors_file_changes_the_stamp(tmp_path):
@@ -155,3 +158,62 @@ def test_report_command(tmp_path, capsys, monkeypatch):
     assert (defaults.out, defaults.seed, defaults.draws) == (Path("reports"), 0, 2000)
     with pytest.raises(SystemExit):
         parser.parse_args(["report", "--draws", "1"])
+
+
+def test_model_card_counts_sources_and_parameter_rows_by_verification(tmp_path):
+    from fasciculation_dx.reporting.model_card import verification_counts, write_model_card
+
+    priors = fdx.load_priors(Path(__file__).parent / "data" / "tiny")
+    counts = verification_counts(priors).set_index("verification")
+    assert list(counts.index) == ["primary", "secondary", "expert_estimate", "convention", "total"]
+    rows = priors.parameters()
+    by_convention = sum(p.source_id == "no_effect" for p in rows)
+    assert 0 < by_convention < len(rows)
+    assert counts.loc["primary"].tolist() == [0, 0] and counts.loc["secondary"].tolist() == [0, 0]
+    assert counts.loc["expert_estimate"].tolist() == [1, len(rows) - by_convention]
+    assert counts.loc["convention"].tolist() == [1, by_convention]
+    assert counts.loc["total"].tolist() == [2, len(rows)]
+
+    stamp = {"package": "fasciculation_dx", "version": "0", "commit": "unknown", "priors": "tiny", "seed": 0}
+    write_model_card(priors, {**stamp, "priors_sha256": {}}, tmp_path)
+    card = (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    assert "| verification | sources | parameter rows |" in card
+    assert f"| expert_estimate | 1 | {len(rows) - by_convention} |" in card
+    assert f"| convention | 1 | {by_convention} |" in card
+    assert "| `test_estimate` | expert-estimate | expert_estimate |" in card
+    table = (tmp_path / "tables" / "parameters.csv").read_text(encoding="utf-8")
+    assert "verification" in table.splitlines()[0].split(",")
+
+
+def test_shipped_model_card_counts_cover_every_source_and_parameter_row():
+    from fasciculation_dx.reporting.model_card import verification_counts
+
+    priors = fdx.load_priors(fdx.shipped_priors_dir())
+    counts = verification_counts(priors).set_index("verification")
+    assert counts.loc["total", "sources"] == len(priors.sources)
+    assert counts.loc["total", "parameters"] == len(priors.parameters())
+    assert counts.drop("total")["sources"].sum() == len(priors.sources)
+    assert counts.drop("total")["parameters"].sum() == len(priors.parameters())
+    assert counts.loc["convention", "sources"] == 1
+
+
+def test_accuracy_by_setting_counts_ranks_and_categories():
+    import pandas as pd
+
+    from fasciculation_dx.reporting.clinical_report import accuracy_by_setting
+
+    scored = pd.DataFrame(
+        {
+            "setting": ["primary_care", "primary_care", "neuromuscular_clinic", "neuromuscular_clinic"],
+            "etiology": ["als", "physiological", "als", "lambert_eaton"],
+            "rank": [1, 4, 2, 3],
+            "category_correct": [True, False, True, True],
+        }
+    )
+    summary = accuracy_by_setting(scored).set_index("setting")
+    assert list(summary.index) == ["all settings", "neuromuscular_clinic", "primary_care"]
+    assert summary.loc["all settings", "top_1"] == 0.25
+    assert summary.loc["all settings", "top_3"] == 0.75
+    assert summary.loc["primary_care", "top_3"] == 0.5
+    assert summary.loc["neuromuscular_clinic", "benign_pathological"] == 1.0
+    assert summary.loc["all settings", "etiologies"] == 3

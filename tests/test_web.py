@@ -168,6 +168,34 @@ def test_query_matches_the_model(server):
     assert result["intervals"] is None
 
 
+def test_query_shows_the_pathological_weight_and_each_tests_tier(server):
+    from fasciculation_dx.network.priors import TIERS
+    from fasciculation_dx.web.service import TIER_TITLES
+
+    evidence = {"age_group": "under_40", "caffeine": "yes", "stress_anxiety": "yes", "tongue_fasciculations": "yes"}
+    status, result = query(server, {"evidence": evidence, "top": 12})
+    assert status == 200
+    model = server.service.model("primary_care")
+    explanation = model.explain(evidence).set_index("node")
+    assert {row["node"] for row in result["explanation"]} == set(evidence)
+    for row in result["explanation"]:
+        expected = explanation.loc[row["node"], "woe_pathological_vs_benign"]
+        assert row["woe_pathological_vs_benign"] == pytest.approx(expected, abs=1e-12)
+        assert row["lr_pathological_vs_benign"] == pytest.approx(
+            explanation.loc[row["node"], "lr_pathological_vs_benign"]
+        )
+    tongue = next(r for r in result["explanation"] if r["node"] == "tongue_fasciculations")
+    assert tongue["woe_pathological_vs_benign"] > 0
+    tests = model.next_tests(evidence, top=12)
+    assert [row["node"] for row in result["next_tests"]] == list(tests["node"])
+    for row in result["next_tests"]:
+        assert row["tier"] == model.priors.tests[row["node"]].tier
+        assert row["tier_title"] == TIER_TITLES[row["tier"]]
+        assert row["cost_band"] and row["invasiveness"]
+    status, _, text = request(server, "GET", "/api/schema")
+    assert [t["id"] for t in json.loads(text)["tiers"]] == list(TIERS)
+
+
 def test_empty_request_gives_the_base_rates(server):
     status, result = query(server, {})
     assert status == 200 and result["evidence"] == {} and result["explanation"] == []

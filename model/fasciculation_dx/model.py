@@ -12,7 +12,7 @@ from .errors import EvidenceError
 from .inference.compiled import CompiledEngine
 from .inference.evidence import check_evidence, checked_posterior, observable_states
 from .inference.explain import EXPLANATION_COLUMNS, explain_posterior
-from .inference.information import TEST_COLUMNS, rank_tests
+from .inference.information import MIN_GAIN, TEST_COLUMNS, check_test_options, rank_tests
 from .network.loader import load_priors
 from .network.paths import shipped_priors_dir
 from .network.pgmpy_adapter import ReferenceEngine
@@ -186,21 +186,46 @@ class Model:
 
     # -- reasoning about the evidence ------------------------------------------------------------
     def explain(self, evidence: Mapping[str, str]) -> pd.DataFrame:
-        """Weight of evidence of each observed finding for the leading etiology.
+        """Weight of evidence of each observed finding for the leading etiology and for a pathological cause.
 
-        See :func:`fasciculation_dx.inference.explain.explain_posterior` for the definition.
+        Parameters
+        ----------
+        evidence
+            The observed evidence.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per observed node, with ``woe_vs_rest``, ``lr_vs_rest``, ``woe_vs_runner_up``
+            (for the leading etiology), ``woe_pathological_vs_benign`` and
+            ``lr_pathological_vs_benign`` (for a pathological cause against a benign one); weights
+            are natural-log likelihood ratios of the finding added last. See
+            :func:`fasciculation_dx.inference.explain.explain_posterior` for the definitions.
+
+        Raises
+        ------
+        EvidenceError, ImpossibleEvidenceError
+            For invalid or impossible evidence.
         """
         import pandas as pd
 
         evidence = check_evidence(self.priors, evidence)
         self.posterior_vector(evidence)
-        records = explain_posterior(self.inference.posterior, self.etiologies, evidence)
+        pathological = [self._category[e] == "pathological" for e in self.etiologies]
+        records = explain_posterior(self.inference.posterior, self.etiologies, evidence, pathological)
         return pd.DataFrame(records, columns=list(EXPLANATION_COLUMNS))
 
     def next_tests(
-        self, evidence: Mapping[str, str] | None = None, top: int | None = None, by: str = "etiology"
+        self,
+        evidence: Mapping[str, str] | None = None,
+        top: int | None = None,
+        by: str = "etiology",
+        *,
+        order: str = "tier",
+        max_tier: str | None = None,
+        min_gain: float = MIN_GAIN,
     ) -> pd.DataFrame:
-        """Rank the unobserved findings by expected information gain.
+        """Rank the unobserved findings by expected information gain, cheapest useful tier first.
 
         Parameters
         ----------
@@ -211,22 +236,54 @@ class Model:
         by
             ``"etiology"`` (default) ranks by the information about the cause; ``"category"`` by the
             information about benign versus pathological.
+        order
+            ``"tier"`` (default): the useful findings (expected gain of at least ``min_gain`` bits)
+            first, in the escalation order of their tier (``history``, ``bedside_examination``,
+            ``blood_test``, ``electrodiagnosis``, ``antibody``, ``imaging``, ``genetic``, from
+            ``tests.csv``) and by gain within a tier, then the rest in the same order.
+            ``"gain"``: by gain alone. ``"gain_per_cost"``: by gain per indicative relative cost.
+        max_tier
+            Keep only findings of this tier or an earlier one (e.g. ``"blood_test"``: history,
+            examination and blood tests); ``None`` keeps every tier.
+        min_gain
+            The usefulness threshold in bits for ``order="tier"`` (default
+            :data:`fasciculation_dx.inference.information.MIN_GAIN`).
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``node``, ``panel``, ``info_gain_etiology``, ``info_gain_category`` (bits) and
-            ``most_likely_result``. See :func:`fasciculation_dx.inference.information.rank_tests`.
+            Columns ``node``, ``panel``, ``tier``, ``cost_band``, ``invasiveness``,
+            ``info_gain_etiology``, ``info_gain_category`` (bits) and ``most_likely_result``. See
+            :func:`fasciculation_dx.inference.information.rank_tests`.
+
+        Raises
+        ------
+        EvidenceError
+            For invalid evidence or an unknown ``by``.
+        ArgumentError
+            For an unknown ``order`` or ``max_tier``, or a negative ``min_gain``; the message lists
+            the valid values.
         """
         if by not in ("etiology", "category"):
             raise EvidenceError(f"by must be 'etiology' or 'category'. Got '{by}' instead")
+        check_test_options(order, max_tier, min_gain)
         evidence = check_evidence(self.priors, evidence or {})
         self.posterior_vector(evidence)
         findings = [n for n, spec in self.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
         import pandas as pd
 
         pathological = np.array([self._category[e] == "pathological" for e in self.etiologies])
-        records = rank_tests(self.inference, self.priors, evidence, findings, pathological, by=by)
+        records = rank_tests(
+            self.inference,
+            self.priors,
+            evidence,
+            findings,
+            pathological,
+            by=by,
+            order=order,
+            max_tier=max_tier,
+            min_gain=min_gain,
+        )
         return pd.DataFrame(records[:top] if top is not None else records, columns=list(TEST_COLUMNS))
 
     # -- cohorts ---------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def calibrate(
         kind="cohort",
         citation=f"Calibration on case file {cases.name} (SHA-256 {cases.sha256}, n={cases.n})",
         year=str(datetime.date.today().year),
-        url="",
+        url=f"urn:sha256:{cases.sha256}",
         note=(
             f"Bayesian update by fasciculation_dx.analysis.calibration: Dirichlet priors from each row's range, "
             f"EM over latent mechanisms and missing findings ({iterations} iterations, "
@@ -199,6 +199,7 @@ def calibrate(
             f"{int((cases.labels() != '').sum())} of {cases.n} cases with a confirmed etiology; "
             f"settings: {', '.join(f'{s} n={len(i)}' for s, i in data.groups.items())}."
         ),
+        verification="primary",
     )
     new_priors, report = result_priors(model, values, base, counts, source)
     result = CalibrationResult(new_priors, report, source, cases.n, iterations, converged, tuple(trace))

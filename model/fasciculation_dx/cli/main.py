@@ -11,10 +11,12 @@ from pathlib import Path
 
 from ..errors import FasciculationDxError, PriorsError
 from ..inference.evidence import parse_assignments
+from ..inference.information import MIN_GAIN, ORDERS
 from ..inference.query import DISCLAIMER, json_safe, query_result
 from ..model import Model
 from ..network.loader import validate_priors
 from ..network.paths import shipped_priors_dir
+from ..network.priors import TIERS
 from ..reporting.report_text import format_query
 from .args import add_priors_option, add_setting_option, load_priors_option, whole_number
 
@@ -96,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="etiologies and tests to show (default 10)",
     )
+    q.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="tier",
+        help="how to order the suggested next findings: tier (default: cheapest useful tier first, by gain "
+        f"within a tier, findings expected to gain less than {MIN_GAIN:g} bits last), gain (by expected "
+        "information gain alone) or gain_per_cost (by gain per indicative relative cost)",
+    )
+    q.add_argument(
+        "--max-tier",
+        choices=TIERS,
+        default=None,
+        metavar="TIER",
+        help="suggest only findings of this tier or an earlier one; the tiers, in escalation order: "
+        + ", ".join(TIERS),
+    )
     q.add_argument("evidence", nargs="*", metavar="node=state", help="an observed finding, e.g. weakness=yes")
 
     v = sub.add_parser("validate", help="check a priors directory and list every problem")
@@ -126,7 +144,16 @@ def _model(args) -> Model:
 def _query(args) -> int:
     evidence = parse_assignments(args.evidence)
     model = _model(args)
-    result = query_result(model, evidence, top=args.top, interval=args.interval, draws=args.draws, seed=args.seed)
+    result = query_result(
+        model,
+        evidence,
+        top=args.top,
+        interval=args.interval,
+        draws=args.draws,
+        seed=args.seed,
+        order=args.order,
+        max_tier=args.max_tier,
+    )
     if args.json:
         print(json.dumps(json_safe(result), indent=2, allow_nan=False))
     else:

@@ -8,7 +8,7 @@ from difflib import get_close_matches
 import numpy as np
 
 from ..errors import EvidenceError, ImpossibleEvidenceError
-from ..network.priors import ETIOLOGY, Priors
+from ..network.priors import ETIOLOGY, OBSERVABLE_LAYERS, Priors
 
 __all__ = [
     "OBSERVABLE_LAYERS",
@@ -18,8 +18,6 @@ __all__ = [
     "impossible_evidence",
     "parse_assignments",
 ]
-
-OBSERVABLE_LAYERS = ("context", "trigger", "finding")
 
 
 def observable_states(priors: Priors) -> dict[str, tuple[str, ...]]:

@@ -1,4 +1,4 @@
-"""Weights of evidence: how much each observed finding moved the leading etiology."""
+"""Weights of evidence: how much each observed finding moved the leading etiology and benign versus pathological."""
 
 from __future__ import annotations
 
@@ -6,9 +6,21 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 __all__ = ["EXPLANATION_COLUMNS", "explain_posterior"]
 
-EXPLANATION_COLUMNS = ("node", "state", "woe_vs_rest", "lr_vs_rest", "woe_vs_runner_up", "leading", "runner_up")
+EXPLANATION_COLUMNS = (
+    "node",
+    "state",
+    "woe_vs_rest",
+    "lr_vs_rest",
+    "woe_vs_runner_up",
+    "woe_pathological_vs_benign",
+    "lr_pathological_vs_benign",
+    "leading",
+    "runner_up",
+)
 
 
 def _log_odds(p: float, q: float) -> float:
@@ -27,8 +39,9 @@ def explain_posterior(
     posterior: Callable[[Mapping[str, str]], np.ndarray],
     etiologies: Sequence[str],
     evidence: Mapping[str, str],
+    pathological: Sequence[bool] | np.ndarray,
 ) -> list[dict]:
-    r"""Compute each observed node's weight of evidence for the leading etiology.
+    r"""Compute each observed node's weight of evidence for the leading etiology and for a pathological cause.
 
     The weight of evidence of a finding ``f`` for the leading etiology ``L`` against the rest is
     the log likelihood ratio ``ln P(f | L, E \\ f) / P(f | not L, E \\ f)``, where ``E \\ f`` is
@@ -36,6 +49,13 @@ def explain_posterior(
     ``f`` is added last, so findings that share a mechanism with others (and so tell little that
     is new) get less weight than they would alone. The same is computed against the runner-up
     etiology ``R``.
+
+    The weight of evidence for a pathological cause against a benign one is defined the same way:
+    the change in ``ln P(pathological | E) / P(benign | E)``, where ``P(pathological | E)`` is the
+    sum of the posteriors of the pathological etiologies, when ``f`` is added last; it equals
+    ``ln P(f | pathological, E \\ f) / P(f | benign, E \\ f)``. It shows a red flag (tongue
+    fasciculations, say) even when the leading cause and the runner-up are both benign, so that
+    the weights against them say little about it.
 
     Parameters
     ----------
@@ -45,15 +65,24 @@ def explain_posterior(
         The etiology states in order.
     evidence
         The observed evidence.
+    pathological
+        Boolean mask over ``etiologies`` marking the pathological ones (``category`` in
+        ``etiologies.csv``).
 
     Returns
     -------
     list of dict
         One record per observed node, sorted by ``woe_vs_rest`` descending, with the keys of
         :data:`EXPLANATION_COLUMNS`: ``node``, ``state``, ``woe_vs_rest``, ``lr_vs_rest``,
-        ``woe_vs_runner_up`` (natural logs) and ``leading`` / ``runner_up`` naming the two
-        etiologies.
+        ``woe_vs_runner_up``, ``woe_pathological_vs_benign`` (natural logs),
+        ``lr_pathological_vs_benign`` and ``leading`` / ``runner_up`` naming the two etiologies.
+        A finding that makes a cause (or a category) certain has an infinite weight.
     """
+    mask = np.asarray(pathological, dtype=bool)
+    if mask.shape != (len(etiologies),):
+        raise ArgumentError(
+            f"pathological must be a boolean mask over the {len(etiologies)} etiologies. Got shape {mask.shape} instead"
+        )
     full = posterior(evidence)
     order = np.argsort(-full, kind="stable")
     lead, runner = int(order[0]), int(order[1])
@@ -63,6 +92,9 @@ def explain_posterior(
         without = posterior(rest)
         vs_rest = _change(_log_odds(full[lead], 1 - full[lead]), _log_odds(without[lead], 1 - without[lead]))
         vs_runner = _change(_log_odds(full[lead], full[runner]), _log_odds(without[lead], without[runner]))
+        vs_benign = _change(
+            _log_odds(full[mask].sum(), full[~mask].sum()), _log_odds(without[mask].sum(), without[~mask].sum())
+        )
         rows.append(
             {
                 "node": node,
@@ -70,6 +102,8 @@ def explain_posterior(
                 "woe_vs_rest": vs_rest,
                 "lr_vs_rest": float(np.exp(vs_rest)),
                 "woe_vs_runner_up": vs_runner,
+                "woe_pathological_vs_benign": vs_benign,
+                "lr_pathological_vs_benign": float(np.exp(vs_benign)),
                 "leading": etiologies[lead],
                 "runner_up": etiologies[runner],
             }

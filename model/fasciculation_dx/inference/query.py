@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import EvidenceError
 from .explain import explain_posterior
-from .information import rank_tests
+from .information import MIN_GAIN, check_test_options, rank_tests
 
 __all__ = ["DISCLAIMER", "check_level", "json_safe", "query_result"]
 
@@ -53,6 +53,10 @@ def query_result(
     interval: float | None = None,
     draws: int = 2000,
     seed: int | None = 0,
+    *,
+    order: str = "tier",
+    max_tier: str | None = None,
+    min_gain: float = MIN_GAIN,
 ) -> dict:
     """Compute everything a differential shows, as plain JSON-ready data.
 
@@ -67,33 +71,51 @@ def query_result(
     interval, draws, seed
         With ``interval`` (e.g. 0.9), add Monte Carlo credible bounds for the etiologies and the
         categories under the key ``interval``.
+    order, max_tier, min_gain
+        How the next tests are ordered and which tiers are kept; see
+        :func:`fasciculation_dx.inference.information.rank_tests`.
 
     Returns
     -------
     dict
         Keys ``setting``, ``evidence``, ``posterior`` (etiology -> probability, descending),
         ``category``, ``group``, ``explanation`` (records), ``next_tests`` (records), ``top``,
-        ``disclaimer`` and, with ``interval``, ``interval``.
+        ``next_tests_order``, ``max_tier``, ``min_gain``, ``disclaimer`` and, with ``interval``,
+        ``interval``.
 
     Raises
     ------
     EvidenceError, ImpossibleEvidenceError
         For invalid or impossible evidence, or an interval outside (0, 1).
+    ArgumentError
+        For an unknown ``order`` or ``max_tier``, or a negative ``min_gain``.
     """
     if interval is not None:
         check_level(interval)
+    check_test_options(order, max_tier, min_gain)
     evidence = dict(evidence)
     values = model.posterior_vector(evidence)
-    order = sorted(range(len(values)), key=lambda i: -values[i])
-    posterior = {model.etiologies[i]: float(values[i]) for i in order}
+    ranked = sorted(range(len(values)), key=lambda i: -values[i])
+    posterior = {model.etiologies[i]: float(values[i]) for i in ranked}
     etiologies = model.priors.etiologies
     category = _rollup({e: etiologies[e].category for e in etiologies}, posterior)
     category = {c: category.get(c, 0.0) for c in ("benign", "pathological")}
     group = _rollup({e: etiologies[e].group for e in etiologies}, posterior)
-    explanation = explain_posterior(model.inference.posterior, model.etiologies, evidence) if evidence else []
+    pathological = np.array([etiologies[e].category == "pathological" for e in model.etiologies])
+    explanation = (
+        explain_posterior(model.inference.posterior, model.etiologies, evidence, pathological) if evidence else []
+    )
     findings = [n for n, spec in model.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
-    pathological = [etiologies[e].category == "pathological" for e in model.etiologies]
-    tests = rank_tests(model.inference, model.priors, evidence, findings, np.array(pathological))[:top]
+    tests = rank_tests(
+        model.inference,
+        model.priors,
+        evidence,
+        findings,
+        pathological,
+        order=order,
+        max_tier=max_tier,
+        min_gain=min_gain,
+    )[:top]
     result = {
         "setting": model.setting,
         "evidence": evidence,
@@ -102,6 +124,9 @@ def query_result(
         "group": group,
         "explanation": explanation,
         "next_tests": tests,
+        "next_tests_order": order,
+        "max_tier": max_tier,
+        "min_gain": min_gain,
         "top": top,
         "disclaimer": DISCLAIMER,
     }

@@ -20,16 +20,22 @@ from pathlib import Path
 from ..errors import PriorsError, Problem
 from .priors import (
     CATEGORIES,
+    COST_BANDS,
     ETIOLOGY,
     GROUPS,
     HEADERS,
+    INVASIVENESS,
     LAYERS,
+    OBSERVABLE_LAYERS,
     PANELS,
     SOURCE_KINDS,
     SUM_TOLERANCE,
+    TIERS,
     VALUE_COLUMNS,
+    VERIFICATIONS,
     WILDCARD,
     Etiology,
+    FindingTest,
     Node,
     Parameter,
     Priors,
@@ -43,6 +49,9 @@ __all__ = ["load_priors", "validate_priors"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _STATE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_DOI = re.compile(r"^10\.\d+(\.\d+)*/\S+$")
+_PMID = re.compile(r"^[0-9]+$")
+_NEEDS_IDENTIFIER = ("primary", "secondary")  # expert estimates and the convention cite no publication
 
 
 def load_priors(directory: str | Path) -> Priors:
@@ -294,10 +303,11 @@ class _Loader:
             if tables["etiology_modifiers.csv"] is not None and ETIOLOGY in nodes
             else ()
         )
+        tests = self.load_tests(tables["tests.csv"], nodes) if tables["tests.csv"] is not None else {}
         cpts = self.load_cpts(nodes)
         if self.problems:
             return None, self.problems
-        priors = Priors(self.dir, nodes, etiologies, settings, self.sources, base, mods, cpts)
+        priors = Priors(self.dir, nodes, etiologies, settings, self.sources, base, mods, cpts, tests)
         self.check_etiology_derivable(priors)
         return (None if self.problems else priors), self.problems
 
@@ -316,8 +326,56 @@ class _Loader:
                 self.at(row, "year", f"year must be a four-digit year or empty. Got '{row['year']}' instead")
             if not row["citation"]:
                 self.at(row, "citation", "citation must not be empty")
-            sources[sid] = Source(sid, row["kind"], row["citation"], row["year"], row["url"], row["note"])
+            self.source_verification(row)
+            sources[sid] = Source(
+                sid,
+                row["kind"],
+                row["citation"],
+                row["year"],
+                row["url"],
+                row["note"],
+                doi=row["doi"],
+                pmid=row["pmid"],
+                verification=row["verification"],
+            )
         return sources
+
+    def source_verification(self, row: _Row) -> None:
+        """Check a source's verification label against its kind, and its DOI, PMID and URL."""
+        kind, verification = row["kind"], row["verification"]
+        label_ok = self.choice(row, "verification", VERIFICATIONS, "verification")
+        if label_ok and kind in SOURCE_KINDS:
+            own = {"expert-estimate": ("expert_estimate",), "convention": ("convention",)}
+            allowed = own.get(kind, _NEEDS_IDENTIFIER)
+            if verification not in allowed:
+                label_ok = False
+                only = next(k for k, labels in own.items() if verification in labels) if kind not in own else None
+                reason = f"; '{verification}' is allowed only with kind '{only}'" if only else ""
+                self.at(
+                    row,
+                    "verification",
+                    f"verification of a source of kind '{kind}' must be {' or '.join(map(repr, allowed))}{reason}. "
+                    f"Got '{verification}' instead",
+                )
+        doi, pmid = row["doi"], row["pmid"]
+        if doi and not _DOI.match(doi):
+            self.at(
+                row,
+                "doi",
+                "doi must be a bare DOI: '10.', the registrant number, '/', then the suffix, with no spaces and no "
+                f"'https://doi.org/' prefix (for example '10.1002/mus.880151104'). Got '{doi}' instead",
+            )
+        if pmid and not _PMID.match(pmid):
+            self.at(
+                row, "pmid", f"pmid must be a PubMed ID of digits only (for example '1488061'). Got '{pmid}' instead"
+            )
+        if label_ok and verification in _NEEDS_IDENTIFIER and not (doi or pmid or row["url"]):
+            self.at(
+                row,
+                "doi",
+                f"a '{verification}' source must have a doi or a pmid or, where neither exists, the url of the "
+                "publication (guideline or publisher page). Got all three empty instead",
+            )
 
     def load_etiologies(self, rows: list[_Row]) -> dict[str, Etiology]:
         out: dict[str, Etiology] = {}
@@ -495,6 +553,51 @@ class _Loader:
                         f"({parent}, {state}) must have a '*' row giving the relative risk of every other etiology",
                     )
         return tuple(params)
+
+    def load_tests(self, rows: list[_Row], nodes: dict[str, Node]) -> dict[str, FindingTest]:
+        """Read ``tests.csv``: one row for every observable node (context, trigger, finding)."""
+        observable = [n for n, spec in nodes.items() if spec.layer in OBSERVABLE_LAYERS]
+        out: dict[str, FindingTest] = {}
+        first: dict[str, int] = {}
+        for row in rows:
+            node = row["node"]
+            if node in nodes and node not in observable:
+                self.at(
+                    row,
+                    "node",
+                    f"node '{node}' has layer '{nodes[node].layer}' and cannot be observed; tests.csv lists only "
+                    f"nodes with layer {_choices(OBSERVABLE_LAYERS)}",
+                )
+                continue
+            if node not in nodes:
+                self.at(row, "node", f"node must be an observable node of nodes.csv. {_got(node, observable)}")
+                continue
+            if node in first:
+                self.at(row, "node", f"node '{node}' is listed twice (first on line {first[node]})")
+                continue
+            first[node] = row.line
+            ok = self.choice(row, "tier", TIERS, "tier")
+            ok &= self.choice(row, "cost_band", list(COST_BANDS), "cost_band")
+            ok &= self.choice(row, "invasiveness", INVASIVENESS, "invasiveness")
+            if row["source_id"] not in self.sources:
+                got = "Got an empty cell instead" if not row["source_id"] else _got(row["source_id"], self.sources)
+                self.at(row, "source_id", f"source_id must name a row of sources.csv. {got}")
+                ok = False
+            if ok:
+                out[node] = FindingTest(
+                    node, row["tier"], row["cost_band"], row["invasiveness"], row["source_id"], row["note"]
+                )
+        missing = [n for n in observable if n not in first]
+        if missing:
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            self.problem(
+                "tests.csv",
+                0,
+                0,
+                "every observable node (layer context, trigger or finding) must have a row giving its tier, "
+                f"cost_band and invasiveness. Missing: {', '.join(missing[:10])}{more}",
+            )
+        return out
 
     def load_cpts(self, nodes: dict[str, Node]) -> dict[str, tuple[Parameter, ...]]:
         cpts: dict[str, tuple[Parameter, ...]] = {}

@@ -1,4 +1,4 @@
-"""The in-memory form of a priors directory: nodes, states, sources and parameter rows.
+"""The in-memory form of a priors directory: nodes, states, sources, parameter rows and tests.
 
 The CSV files are the single source of truth; these frozen objects mirror them row for row
 (see ``priors/README.md`` for the schema), so that they can be written back out unchanged.
@@ -14,16 +14,22 @@ from pathlib import Path
 __all__ = [
     "WILDCARD",
     "LAYERS",
+    "OBSERVABLE_LAYERS",
     "PANELS",
     "GROUPS",
     "CATEGORIES",
     "SOURCE_KINDS",
+    "VERIFICATIONS",
+    "TIERS",
+    "COST_BANDS",
+    "INVASIVENESS",
     "SUM_TOLERANCE",
     "DEFAULT_SETTING",
     "Source",
     "Node",
     "Etiology",
     "Parameter",
+    "FindingTest",
     "Priors",
 ]
 
@@ -38,6 +44,8 @@ DEFAULT_SETTING = "primary_care"
 ETIOLOGY = "etiology"
 
 LAYERS = ("context", "trigger", "etiology", "mechanism", "finding")
+OBSERVABLE_LAYERS = ("context", "trigger", "finding")
+"""The layers whose nodes can be entered as evidence (each has a row in ``tests.csv``)."""
 PANELS = ("history", "triggers", "examination", "labs", "electrodiagnosis", "course", "")
 GROUPS = (
     "benign",
@@ -65,6 +73,28 @@ SOURCE_KINDS = (
     "convention",
 )
 
+VERIFICATIONS = ("primary", "secondary", "expert_estimate", "convention")
+"""How a source's numbers were checked (``sources.csv``, column ``verification``): read in the
+primary publication or its abstract, taken from a named review or summary, our own judgement
+(kind ``expert-estimate`` only), or the no-effect convention (kind ``convention`` only)."""
+
+TIERS = (
+    "history",
+    "bedside_examination",
+    "blood_test",
+    "electrodiagnosis",
+    "antibody",
+    "imaging",
+    "genetic",
+)
+"""How a finding is obtained, in the order a clinician escalates (``tests.csv``, column ``tier``)."""
+
+COST_BANDS = {"none": 0.1, "low": 1.0, "moderate": 5.0, "high": 20.0, "very_high": 50.0}
+"""Cost band -> indicative relative cost (a routine blood test = 1); estimates, see ``priors/README.md``."""
+
+INVASIVENESS = ("none", "minimal", "moderate", "high")
+"""How invasive obtaining a finding is, least first (``tests.csv``, column ``invasiveness``)."""
+
 # Headers of every file; CPT files put their parent columns before VALUE_COLUMNS.
 VALUE_COLUMNS = ("state", "probability", "low", "high", "source_id", "note")
 HEADERS = {
@@ -73,7 +103,7 @@ HEADERS = {
     "etiologies.csv": ("etiology", "group", "category", "description"),
     "edges.csv": ("parent", "child"),
     "settings.csv": ("setting", "description"),
-    "sources.csv": ("source_id", "kind", "citation", "year", "url", "note"),
+    "sources.csv": ("source_id", "kind", "citation", "year", "url", "doi", "pmid", "verification", "note"),
     "base_rates.csv": ("setting", "etiology", "probability", "low", "high", "source_id", "note"),
     "etiology_modifiers.csv": (
         "parent",
@@ -85,6 +115,7 @@ HEADERS = {
         "source_id",
         "note",
     ),
+    "tests.csv": ("node", "tier", "cost_band", "invasiveness", "source_id", "note"),
 }
 
 
@@ -98,6 +129,12 @@ class Source:
     year: str
     url: str
     note: str
+    doi: str = ""
+    """Bare DOI (``10.xxxx/...``) or empty."""
+    pmid: str = ""
+    """PubMed ID (digits) or empty."""
+    verification: str = ""
+    """One of :data:`VERIFICATIONS`."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +180,28 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class FindingTest:
+    """How an observable node is obtained (a row of ``tests.csv``): its tier, cost band and invasiveness."""
+
+    node: str
+    tier: str
+    cost_band: str
+    invasiveness: str
+    source_id: str
+    note: str
+
+    @property
+    def tier_rank(self) -> int:
+        """Position of the tier in :data:`TIERS` (0 for ``history``)."""
+        return TIERS.index(self.tier)
+
+    @property
+    def relative_cost(self) -> float:
+        """Indicative relative cost of the cost band (:data:`COST_BANDS`)."""
+        return COST_BANDS[self.cost_band]
+
+
+@dataclass(frozen=True)
 class Priors:
     """Everything read from a priors directory, validated.
 
@@ -158,6 +217,8 @@ class Priors:
     base_rates: tuple[Parameter, ...]
     modifiers: tuple[Parameter, ...]
     cpts: Mapping[str, tuple[Parameter, ...]]
+    tests: Mapping[str, FindingTest] = dataclasses.field(default_factory=dict)
+    """Observable node -> how it is obtained (``tests.csv``), in file order."""
 
     @property
     def etiology_states(self) -> tuple[str, ...]:

@@ -37,9 +37,15 @@ def _tables(priors: Priors) -> dict[str, list[list[str]]]:
         "etiologies.csv": [[e.name, e.group, e.category, e.description] for e in priors.etiologies.values()],
         "edges.csv": [[p, n.name] for n in nodes.values() for p in n.parents],
         "settings.csv": [[s, d] for s, d in priors.settings.items()],
-        "sources.csv": [[s.source_id, s.kind, s.citation, s.year, s.url, s.note] for s in priors.sources.values()],
+        "sources.csv": [
+            [s.source_id, s.kind, s.citation, s.year, s.url, s.doi, s.pmid, s.verification, s.note]
+            for s in priors.sources.values()
+        ],
         "base_rates.csv": [[*p.key, *_param_cells(p)] for p in priors.base_rates],
         "etiology_modifiers.csv": [[*p.key, *_param_cells(p)] for p in priors.modifiers],
+        "tests.csv": [
+            [t.node, t.tier, t.cost_band, t.invasiveness, t.source_id, t.note] for t in priors.tests.values()
+        ],
     }
     for name, rows in priors.cpts.items():
         tables[f"cpts/{name}.csv"] = [[*p.key, *_param_cells(p)] for p in rows]

@@ -11,7 +11,7 @@ from ..inference.query import DISCLAIMER
 from ..model import Model
 from .markdown import md_table, num, pct, stamp_markdown, write_csv, write_text
 
-__all__ = ["clinical_dir", "write_clinical"]
+__all__ = ["accuracy_by_setting", "clinical_dir", "score_case_file", "write_clinical"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -21,10 +21,32 @@ def clinical_dir() -> Path:
     return _PACKAGE_DIR.parents[1] / "tests" / "clinical"
 
 
-def _rank_cases(path: Path, models: Mapping[str, Model]) -> pd.DataFrame:
+def score_case_file(path: str | Path, models: Mapping[str, Model]) -> pd.DataFrame:
+    """Score every case of a case file with the model of its care setting.
+
+    Parameters
+    ----------
+    path
+        A case table (CSV or Parquet) with an ``etiology`` column, as read by
+        :func:`fasciculation_dx.analysis.cases.read_cases`; an empty ``setting`` cell means the
+        first model's setting.
+    models
+        One model per care setting, keyed by setting; a setting that is missing is built from the
+        first model's priors and added.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per case: ``case_id``, ``setting``, ``etiology`` (the confirmed cause), its
+        ``category``, ``rank`` and ``probability``, the model's ``top_1`` and
+        ``top_1_probability``, ``p_pathological``, ``category_correct`` (``P(pathological) >= 0.5``
+        exactly when the confirmed cause is pathological) and the number of ``findings``.
+    """
     from ..analysis.cases import read_cases
 
+    models = dict(models)
     default = next(iter(models.values()))
+    category = {name: e.category for name, e in default.priors.etiologies.items()}
     cases = read_cases(path, default.priors)
     settings = cases.settings(default.setting)
     ids = cases.case_ids()
@@ -33,23 +55,62 @@ def _rank_cases(path: Path, models: Mapping[str, Model]) -> pd.DataFrame:
     for i in range(cases.n):
         setting = str(settings[i])
         if setting not in models:
-            models[setting] = Model(default.priors, setting)  # type: ignore[index]
-        post = models[setting].posterior(cases.evidence(i))
+            models[setting] = Model(default.priors, setting)
+        evidence = cases.evidence(i)
+        post = models[setting].posterior(evidence)
+        p_path = float(models[setting].category_posterior(evidence)["pathological"])
         truth = str(labels[i])
-        rank = list(post.index).index(truth) + 1
         records.append(
             {
                 "case_id": str(ids[i]),
                 "setting": setting,
                 "etiology": truth,
-                "rank": rank,
+                "category": category[truth],
+                "rank": list(post.index).index(truth) + 1,
                 "probability": float(post[truth]),
                 "top_1": post.index[0],
                 "top_1_probability": float(post.iloc[0]),
-                "findings": len(cases.evidence(i)),
+                "p_pathological": p_path,
+                "category_correct": (p_path >= 0.5) == (category[truth] == "pathological"),
+                "findings": len(evidence),
             }
         )
     return pd.DataFrame.from_records(records)
+
+
+def accuracy_by_setting(scored: pd.DataFrame) -> pd.DataFrame:
+    """Summarise scored cases overall and by care setting.
+
+    Parameters
+    ----------
+    scored
+        The output of :func:`score_case_file`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row for ``all settings`` and one per setting present: ``setting``, ``cases``,
+        ``etiologies``, ``top_1``, ``top_3`` (the share of cases whose confirmed cause ranks
+        first, or in the first three) and ``benign_pathological`` (the share whose
+        ``P(pathological) >= 0.5`` matches the confirmed cause's category).
+    """
+    parts = [("all settings", scored)] + [
+        (s, scored[scored["setting"] == s]) for s in sorted(scored["setting"].unique())
+    ]
+    return pd.DataFrame.from_records(
+        [
+            {
+                "setting": name,
+                "cases": len(part),
+                "etiologies": part["etiology"].nunique(),
+                "top_1": float((part["rank"] == 1).mean()),
+                "top_3": float((part["rank"] <= 3).mean()),
+                "benign_pathological": float(part["category_correct"].mean()),
+            }
+            for name, part in parts
+            if len(part)
+        ]
+    )
 
 
 def write_clinical(models: dict[str, Model], stamp: Mapping, out: Path, cases_dir: Path) -> list[Path]:
@@ -70,16 +131,24 @@ def write_clinical(models: dict[str, Model], stamp: Mapping, out: Path, cases_di
         if not path.is_file():
             continue
         found = True
-        ranks = _rank_cases(path, models)
+        ranks = score_case_file(path, models)
         written.append(write_csv(out / "tables" / f"clinical_{path.stem}.csv", ranks))
-        top1, top3 = float((ranks["rank"] == 1).mean()), float((ranks["rank"] <= 3).mean())
+        summary = accuracy_by_setting(ranks)
         lines += [
             f"## {title} (`{file}`)",
             "",
-            f"{len(ranks)} cases, {ranks['etiology'].nunique()} etiologies: top-1 accuracy {pct(top1)}, "
-            f"top-3 accuracy {pct(top3)}; median rank {num(float(ranks['rank'].median()))}.",
+            f"{len(ranks)} cases, {ranks['etiology'].nunique()} etiologies; median rank "
+            f"{num(float(ranks['rank'].median()))}. Benign/pathological: `P(pathological) >= 0.5` "
+            "against the confirmed cause's category.",
             "",
         ]
+        lines += md_table(
+            ["setting", "cases", "etiologies", "top-1", "top-3", "benign/pathological"],
+            [
+                (r.setting, r.cases, r.etiologies, pct(r.top_1), pct(r.top_3), pct(r.benign_pathological))
+                for r in summary.itertuples()
+            ],
+        )
         lines += md_table(
             ["case", "setting", "true etiology", "rank", "P(true)", "model's top", "P(top)"],
             [

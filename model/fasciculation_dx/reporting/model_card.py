@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from ..inference.query import DISCLAIMER
-from ..network.priors import LAYERS, Priors
+from ..network.priors import LAYERS, VERIFICATIONS, Priors
 from .markdown import md_table, new_figure, save_figure, stamp_markdown, write_csv, write_text
 
-__all__ = ["draw_structure", "write_model_card"]
+__all__ = ["draw_structure", "verification_counts", "write_model_card"]
 
 _LAYER_COLOURS = {
     "context": "#8172b2",
@@ -133,10 +133,33 @@ def _parameters_frame(priors: Priors) -> pd.DataFrame:
                 "high": p.high,
                 "source_id": p.source_id,
                 "source_kind": source.kind if source else "",
+                "verification": source.verification if source else "",
                 "citation": source.citation if source else "",
             }
         )
     return pd.DataFrame.from_records(records)
+
+
+def verification_counts(priors: Priors) -> pd.DataFrame:
+    """Count the sources and the parameter rows that rest on each verification label.
+
+    Parameters
+    ----------
+    priors
+        Validated priors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per label of :data:`~fasciculation_dx.network.priors.VERIFICATIONS`, in that
+        order, with columns ``verification``, ``sources`` and ``parameters`` (parameter rows
+        citing a source with that label), and a last row ``total``.
+    """
+    sources = [s.verification for s in priors.sources.values()]
+    rows = [priors.sources[p.source_id].verification for p in priors.parameters()]
+    records = [{"verification": v, "sources": sources.count(v), "parameters": rows.count(v)} for v in VERIFICATIONS]
+    records.append({"verification": "total", "sources": len(sources), "parameters": len(rows)})
+    return pd.DataFrame.from_records(records, columns=["verification", "sources", "parameters"])
 
 
 def write_model_card(priors: Priors, stamp: Mapping, out: Path) -> list[Path]:
@@ -203,10 +226,31 @@ def write_model_card(priors: Priors, stamp: Mapping, out: Path) -> list[Path]:
         )
     uses = params["source_id"].value_counts()
     lines += ["## Sources", ""]
+    lines += [
+        "Each source carries a verification label: `primary` (the number was read in the primary "
+        "publication or its abstract), `secondary` (taken from a named review or summary), "
+        "`expert_estimate` (our judgement) or `convention` (the no-effect convention).",
+        "",
+    ]
+    counts = verification_counts(priors)
     lines += md_table(
-        ["source_id", "kind", "year", "citation", "url", "parameters"],
+        ["verification", "sources", "parameter rows"],
+        [(r.verification, int(r.sources), int(r.parameters)) for r in counts.itertuples()],
+    )
+    lines += md_table(
+        ["source_id", "kind", "verification", "year", "citation", "doi", "pmid", "url", "parameters"],
         [
-            (f"`{s.source_id}`", s.kind, s.year, s.citation, s.url, int(uses.get(s.source_id, 0)))
+            (
+                f"`{s.source_id}`",
+                s.kind,
+                s.verification,
+                s.year,
+                s.citation,
+                s.doi,
+                s.pmid,
+                s.url,
+                int(uses.get(s.source_id, 0)),
+            )
             for s in priors.sources.values()
         ],
     )

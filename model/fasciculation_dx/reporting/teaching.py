@@ -229,9 +229,10 @@ def interactive_differential(
             plt.close(fig)
         with text_out:
             if evidence:
-                display(current.explain(evidence)[["node", "state", "woe_vs_rest", "leading"]].round(2))
+                columns = ["node", "state", "woe_vs_rest", "woe_pathological_vs_benign", "leading"]
+                display(current.explain(evidence)[columns].round(2))
             best = current.next_tests(evidence, top=3)
-            display(best[["node", "info_gain_etiology", "info_gain_category", "most_likely_result"]].round(3))
+            display(best[["node", "tier", "info_gain_etiology", "info_gain_category", "most_likely_result"]].round(3))
 
     for widget in controls.values():
         widget.observe(update, names="value")

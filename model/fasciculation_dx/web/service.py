@@ -22,9 +22,9 @@ from ..inference.query import json_safe as _json_safe
 from ..model import Model
 from ..network.loader import load_priors
 from ..network.paths import shipped_priors_dir
-from ..network.priors import DEFAULT_SETTING, Priors
+from ..network.priors import DEFAULT_SETTING, TIERS, Priors
 
-__all__ = ["PANEL_GROUPS", "RequestError", "DiagnosisService", "posterior_interval_or_none"]
+__all__ = ["PANEL_GROUPS", "TIER_TITLES", "RequestError", "DiagnosisService", "posterior_interval_or_none"]
 
 PANEL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("history", "History, triggers and course", ("history", "triggers", "course")),
@@ -35,6 +35,17 @@ PANEL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 """The page's evidence sections: ``(id, title, panels of nodes.csv shown in it)``."""
 
 SUBHEADINGS = {"history": "History", "triggers": "Triggers", "course": "Course over time"}
+
+TIER_TITLES = {
+    "history": "History",
+    "bedside_examination": "Bedside examination",
+    "blood_test": "Blood test",
+    "electrodiagnosis": "EMG and nerve conduction",
+    "antibody": "Antibody test",
+    "imaging": "Imaging",
+    "genetic": "Genetic test",
+}
+"""How the page names each tier of ``tests.csv`` (in escalation order)."""
 
 REQUEST_KEYS = frozenset({"evidence", "setting", "top", "interval"})
 MAX_TOP = 100
@@ -178,6 +189,7 @@ class DiagnosisService:
             "default_setting": self.default_setting,
             "sections": sections,
             "etiologies": etiologies,
+            "tiers": [{"id": tier, "title": TIER_TITLES.get(tier, tier)} for tier in TIERS],
             "disclaimer": DISCLAIMER,
         }
 
@@ -243,8 +255,10 @@ class DiagnosisService:
         Returns
         -------
         dict
-            :func:`fasciculation_dx.cli.query_result` plus ``intervals`` (``{etiology: {"lower",
-            "upper"}}``, or ``None`` when not requested or not available) and ``interval_level``.
+            :func:`fasciculation_dx.inference.query.query_result` plus ``intervals`` (``{etiology:
+            {"lower", "upper"}}``, or ``None`` when not requested or not available) and
+            ``interval_level``. The next tests come cheapest useful tier first, each with its
+            ``tier`` and the page's name for it, ``tier_title``.
 
         Raises
         ------
@@ -270,6 +284,8 @@ class DiagnosisService:
             else {str(k): {"lower": float(r["lower"]), "upper": float(r["upper"])} for k, r in table.iterrows()}
         )
         result["interval_level"] = interval if table is not None else None
+        for row in result["next_tests"]:
+            row["tier_title"] = TIER_TITLES.get(row["tier"], row["tier"])
         return _json_safe(result)
 
 

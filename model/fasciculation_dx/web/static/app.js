@@ -46,6 +46,11 @@
     return (value > 0 ? "+" : "") + value.toFixed(2);
   }
 
+  function ratio(value) {
+    if (value === null || value === undefined || !isFinite(value)) return "decisive";
+    return value >= 100 || value < 0.01 ? value.toExponential(1) : value.toPrecision(3);
+  }
+
   // -- errors and status -----------------------------------------------------------------------
   function showError(message) {
     const box = $("error");
@@ -287,18 +292,21 @@
     explanation.replaceChildren();
     if (result.explanation.length === 0) {
       $("why-lead").textContent = "";
-      explanation.append(el("tr", {}, el("td", { colspan: "3", class: "empty", text: "Enter a finding to see what drives the differential." })));
+      explanation.append(el("tr", {}, el("td", { colspan: "5", class: "empty", text: "Enter a finding to see what drives the differential." })));
     } else {
       const first = result.explanation[0];
       $("why-lead").textContent = "leading: " + pretty(first.leading) + "; runner-up: " + pretty(first.runner_up);
       $("runner-head").textContent = "vs " + pretty(first.runner_up);
       for (const row of result.explanation) {
         const sign = (v) => (v === null ? "decisive" : v > 0 ? "for" : v < 0 ? "against" : "neutral");
+        const towards = (v) => (v === null ? "decisive" : v > 0 ? "towards-pathological" : v < 0 ? "towards-benign" : "neutral");
         explanation.append(
           el("tr", {},
             el("td", { text: pretty(row.node) + " = " + pretty(row.state) }),
             el("td", { class: "num " + sign(row.woe_vs_rest), text: woe(row.woe_vs_rest) }),
-            el("td", { class: "num " + sign(row.woe_vs_runner_up), text: woe(row.woe_vs_runner_up) })
+            el("td", { class: "num " + sign(row.woe_vs_runner_up), text: woe(row.woe_vs_runner_up) }),
+            el("td", { class: "num pathological-woe " + towards(row.woe_pathological_vs_benign), text: woe(row.woe_pathological_vs_benign) }),
+            el("td", { class: "num pathological-lr", text: ratio(row.lr_pathological_vs_benign) })
           )
         );
       }
@@ -316,11 +324,10 @@
           select.focus();
         }
       });
-      const info = state.nodes[row.node];
       tests.append(
-        el("tr", {},
+        el("tr", { "data-tier": row.tier || "" },
           el("td", {}, jump),
-          el("td", { text: info ? info.section : pretty(row.panel) }),
+          el("td", { class: "tier", title: pretty(row.cost_band || "") + " cost, " + pretty(row.invasiveness || "") + " invasiveness", text: row.tier_title || pretty(row.tier || "") }),
           el("td", { class: "num", text: Number(row.info_gain_etiology).toFixed(3) }),
           el("td", { class: "num", text: Number(row.info_gain_category).toFixed(3) }),
           el("td", { text: pretty(row.most_likely_result) })
