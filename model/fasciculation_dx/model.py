@@ -12,7 +12,7 @@ from .errors import EvidenceError
 from .inference.compiled import CompiledEngine
 from .inference.evidence import check_evidence, checked_posterior, observable_states
 from .inference.explain import EXPLANATION_COLUMNS, explain_posterior
-from .inference.information import MIN_GAIN, TEST_COLUMNS, check_test_options, rank_tests
+from .inference.information import MIN_GAIN, TEST_COLUMNS, rank_tests
 from .network.loader import load_priors
 from .network.paths import shipped_priors_dir
 from .network.pgmpy_adapter import ReferenceEngine
@@ -92,6 +92,8 @@ class Model:
         self.states: dict[str, tuple[str, ...]] = observable_states(priors)
         self.etiologies: tuple[str, ...] = priors.etiology_states
         self._category = {e.name: e.category for e in priors.etiologies.values()}
+        self.pathological = np.array([self._category[e] == "pathological" for e in self.etiologies])
+        """Boolean mask over :attr:`etiologies` marking the pathological causes (``category``)."""
         self._group = {e.name: e.group for e in priors.etiologies.values()}
 
     def __repr__(self) -> str:
@@ -211,8 +213,7 @@ class Model:
 
         evidence = check_evidence(self.priors, evidence)
         self.posterior_vector(evidence)
-        pathological = [self._category[e] == "pathological" for e in self.etiologies]
-        records = explain_posterior(self.inference.posterior, self.etiologies, evidence, pathological)
+        records = explain_posterior(self.inference.posterior, self.etiologies, evidence, self.pathological)
         return pd.DataFrame(records, columns=list(EXPLANATION_COLUMNS))
 
     def next_tests(
@@ -266,19 +267,17 @@ class Model:
         """
         if by not in ("etiology", "category"):
             raise EvidenceError(f"by must be 'etiology' or 'category'. Got '{by}' instead")
-        check_test_options(order, max_tier, min_gain)
         evidence = check_evidence(self.priors, evidence or {})
         self.posterior_vector(evidence)
         findings = [n for n, spec in self.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
         import pandas as pd
 
-        pathological = np.array([self._category[e] == "pathological" for e in self.etiologies])
         records = rank_tests(
             self.inference,
             self.priors,
             evidence,
             findings,
-            pathological,
+            self.pathological,
             by=by,
             order=order,
             max_tier=max_tier,

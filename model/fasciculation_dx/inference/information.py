@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import ArgumentError
-from ..network.priors import COST_BANDS, TIERS, Priors
+from ..network.priors import COST_BANDS, TIERS, Priors, tier_rank
 
 __all__ = [
     "MIN_GAIN",
@@ -81,11 +81,6 @@ def check_test_options(order: str = "tier", max_tier: str | None = None, min_gai
         raise ArgumentError(f"min_gain must be a finite number of bits, at least 0. Got {min_gain!r} instead")
 
 
-def _tier_rank(tier: str) -> int:
-    """Position of a tier in the escalation order; a node without a tier comes after every tier."""
-    return TIERS.index(tier) if tier in TIERS else len(TIERS)
-
-
 def order_tests(
     rows: Sequence[Mapping], order: str = "tier", by: str = "etiology", min_gain: float = MIN_GAIN
 ) -> list[dict]:
@@ -118,7 +113,7 @@ def order_tests(
         return sorted(rows, key=lambda r: (-r[key], r["node"]))
     if order == "gain_per_cost":
         return sorted(rows, key=lambda r: (-r[key] / COST_BANDS.get(r["cost_band"], 1.0), r["node"]))
-    return sorted(rows, key=lambda r: (r[key] < min_gain, _tier_rank(r["tier"]), -r[key], r["node"]))
+    return sorted(rows, key=lambda r: (r[key] < min_gain, tier_rank(r["tier"]), -r[key], r["node"]))
 
 
 def rank_tests(

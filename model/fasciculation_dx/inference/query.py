@@ -8,8 +8,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
-
 from ..errors import EvidenceError
 from .explain import explain_posterior
 from .information import MIN_GAIN, check_test_options, rank_tests
@@ -92,7 +90,7 @@ def query_result(
     """
     if interval is not None:
         check_level(interval)
-    check_test_options(order, max_tier, min_gain)
+    check_test_options(order, max_tier, min_gain)  # before any inference, so a bad option costs nothing
     evidence = dict(evidence)
     values = model.posterior_vector(evidence)
     ranked = sorted(range(len(values)), key=lambda i: -values[i])
@@ -101,7 +99,7 @@ def query_result(
     category = _rollup({e: etiologies[e].category for e in etiologies}, posterior)
     category = {c: category.get(c, 0.0) for c in ("benign", "pathological")}
     group = _rollup({e: etiologies[e].group for e in etiologies}, posterior)
-    pathological = np.array([etiologies[e].category == "pathological" for e in model.etiologies])
+    pathological = model.pathological
     explanation = (
         explain_posterior(model.inference.posterior, model.etiologies, evidence, pathological) if evidence else []
     )

@@ -21,6 +21,7 @@ __all__ = [
     "SOURCE_KINDS",
     "VERIFICATIONS",
     "TIERS",
+    "tier_rank",
     "COST_BANDS",
     "INVASIVENESS",
     "SUM_TOLERANCE",
@@ -88,6 +89,12 @@ TIERS = (
     "genetic",
 )
 """How a finding is obtained, in the order a clinician escalates (``tests.csv``, column ``tier``)."""
+
+
+def tier_rank(tier: str) -> int:
+    """Return the position of ``tier`` in :data:`TIERS` (0 for ``history``); an unknown or empty tier comes last."""
+    return TIERS.index(tier) if tier in TIERS else len(TIERS)
+
 
 COST_BANDS = {"none": 0.1, "low": 1.0, "moderate": 5.0, "high": 20.0, "very_high": 50.0}
 """Cost band -> indicative relative cost (a routine blood test = 1); estimates, see ``priors/README.md``."""
@@ -193,7 +200,7 @@ class FindingTest:
     @property
     def tier_rank(self) -> int:
         """Position of the tier in :data:`TIERS` (0 for ``history``)."""
-        return TIERS.index(self.tier)
+        return tier_rank(self.tier)
 
     @property
     def relative_cost(self) -> float:
