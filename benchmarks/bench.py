@@ -13,7 +13,9 @@ Measured in the same run and printed as a table with ratios:
    engine's answers are checked against the compiled engine's first;
 2. batch throughput of ``posterior_batch`` on 100,000 random cases;
 3. whole-process wall time of one ``python -m fasciculation_dx query weakness=yes``;
-4. peak resident memory of a process streaming a 1,000,000-row CSV through ``score_file``.
+4. peak resident memory of a process streaming a 1,000,000-row CSV through ``score_file``;
+5. with ``--previous-priors DIR``: the compiled engine's single-query latency and batch throughput on
+   another priors directory (for example the previous release's network), beside the shipped one.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import numpy as np
 import pandas as pd
 
 import fasciculation_dx as fdx
+from fasciculation_dx.analysis.cases import blank_undescribed
 from fasciculation_dx.inference.batch import posterior_batch
+from fasciculation_dx.inference.evidence import drop_undescribed
 from fasciculation_dx.network.pgmpy_adapter import ReferenceEngine, node_table
 from fasciculation_dx.network.priors import ETIOLOGY
 
@@ -69,7 +73,7 @@ def random_evidence(model: fdx.Model, n: int, seed: int, p_observed: float = 0.2
         for node, states in model.states.items():
             if rng.random() < p_observed:
                 ev[node] = states[rng.integers(len(states))]
-        out.append(ev)
+        out.append(drop_undescribed(ev))
     return out
 
 
@@ -81,7 +85,7 @@ def random_cases(model: fdx.Model, n: int, seed: int, p_missing: float = 0.5) ->
         values = np.array(states, dtype=object)[rng.integers(0, len(states), n)]
         values[rng.random(n) < p_missing] = ""
         columns[node] = values
-    return pd.DataFrame(columns)
+    return blank_undescribed(pd.DataFrame(columns))
 
 
 def per_query(fn, evidence: list[dict[str, str]], min_time: float = 1.0) -> float:
@@ -207,10 +211,47 @@ def stream_peak_memory(model: fdx.Model, rows: int, directory: Path) -> tuple[fl
 
 
 # -- main ------------------------------------------------------------------------------------------
+def network_speed(model: fdx.Model, min_time: float, repeats: int) -> tuple[float, float]:
+    """``(seconds per single compiled query, batch cases per second)`` of one network."""
+    evidence = possible(model, random_evidence(model, 200, seed=1))
+    single = per_query(model.inference.posterior, evidence, min_time)
+    cases = random_cases(model, 100_000, seed=2)
+    posterior_batch(model.inference, model.priors, cases.iloc[:10])
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        posterior_batch(model.inference, model.priors, cases, passthrough=["case_id"])
+        runs.append(time.perf_counter() - t)
+    return single, 100_000 / min(runs)
+
+
+def compare_networks(model: fdx.Model, previous: str, min_time: float, repeats: int) -> None:
+    """Print the compiled engine's speed on the shipped network beside another priors directory's."""
+    t = time.perf_counter()
+    old = fdx.load_model(previous, setting=model.setting)
+    old_load = time.perf_counter() - t
+    t = time.perf_counter()
+    fdx.load_model(setting=model.setting)
+    new_load = time.perf_counter() - t
+    rows = []
+    for name, m, load in (("previous network", old, old_load), ("shipped network", model, new_load)):
+        single, rate = network_speed(m, min_time, repeats)
+        rows.append((name, len(m.priors.nodes), len(m.etiologies), load, single, rate))
+    print(f"\n{'network':18} {'nodes':>6} {'causes':>7} {'load':>8} {'single query':>13} {'batch':>16}")
+    for name, nodes, causes, load, single, rate in rows:
+        print(f"{name:18} {nodes:6d} {causes:7d} {load:6.2f} s {single * 1e6:10.1f} us {rate:10,.0f} cases/s")
+    print(f"previous priors: {previous}")
+
+
 def main() -> None:
     """Run every measurement and print the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter timing loops and a 200,000-row stream")
+    parser.add_argument(
+        "--previous-priors",
+        metavar="DIR",
+        help="also time the compiled engine and batch scoring on this priors directory, beside the shipped network",
+    )
     args = parser.parse_args()
     min_time = 0.3 if args.quick else 1.0
     stream_rows = 200_000 if args.quick else 1_000_000
@@ -323,6 +364,8 @@ def main() -> None:
         f"stream: score_file on a {stream_rows:,}-row CSV ({size:.0f} MB, default chunksize): "
         f"peak RSS {peak:.0f} MiB, wall {wall:.1f} s ({stream_rows / wall:,.0f} rows/s)"
     )
+    if args.previous_priors:
+        compare_networks(model, args.previous_priors, min_time, 2 if args.quick else 3)
     print(
         f"\nload average at end: {os.getloadavg()[0]:.2f}; own peak RSS "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
+from fasciculation_dx.network.priors import RENAMED_NODES
 
 # The minimum evidence vocabulary, copied from DESIGN.md ("Minimum evidence vocabulary").
 YES_NO = ("no", "yes")
@@ -95,6 +96,7 @@ ETIOLOGIES = (
     "isaacs_syndrome",
     "morvan_syndrome",
     "lambert_eaton",
+    "multifocal_motor_neuropathy",
     "peripheral_neuropathy",
     "radiculopathy",
     "spinal_cord_disorder",
@@ -202,8 +204,25 @@ def test_unknown_setting_lists_valid_ones():
 def test_minimum_vocabulary(model):
     assert len(VOCABULARY) == 51
     for node, states in VOCABULARY.items():
-        assert node in model.states, f"missing evidence node {node}"
-        assert tuple(model.states[node]) == states, node
+        current = RENAMED_NODES.get(node, node)  # a renamed node keeps its states
+        assert current in model.states, f"missing evidence node {node}"
+        assert tuple(model.states[current]) == states, node
+
+
+def test_a_renamed_node_is_still_accepted_under_its_former_name(model):
+    old = model.posterior({"stimulant_use": "yes", "weakness": "no"})
+    new = model.posterior({"beta_agonist_or_stimulant": "yes", "weakness": "no"})
+    assert (old - new).abs().max() < 1e-12
+    with pytest.raises(fdx.EvidenceError, match="former name of 'beta_agonist_or_stimulant'"):
+        model.posterior({"stimulant_use": "yes", "beta_agonist_or_stimulant": "no"})
+
+
+def test_weakness_pattern_is_entered_with_weakness(model):
+    with pytest.raises(fdx.EvidenceError, match="enter weakness=yes with it"):
+        model.posterior({"weakness_pattern": "proximal"})
+    with pytest.raises(fdx.EvidenceError, match="Got weakness=no"):
+        model.posterior({"weakness_pattern": "proximal", "weakness": "no"})
+    assert model.posterior({"weakness_pattern": "proximal", "weakness": "yes"}).sum() == pytest.approx(1)
 
 
 def test_states_are_only_observable_nodes(model):
@@ -215,7 +234,7 @@ def test_states_are_only_observable_nodes(model):
 
 
 def test_etiologies_with_group_and_category(model):
-    assert len(ETIOLOGIES) == 31
+    assert len(ETIOLOGIES) == 32
     assert tuple(model.etiologies) == ETIOLOGIES
     for name in ETIOLOGIES:
         etiology = model.priors.etiologies[name]
@@ -373,6 +392,14 @@ def test_next_tests_no_evidence_lists_all_findings(model):
     table = model.next_tests()
     findings = {n for n, s in model.priors.nodes.items() if s.layer == "finding"}
     assert set(table["node"]) == findings
-    assert set(table["panel"]) <= {"history", "triggers", "examination", "labs", "electrodiagnosis", "course"}
+    assert set(table["panel"]) <= {
+        "history",
+        "triggers",
+        "examination",
+        "labs",
+        "electrodiagnosis",
+        "imaging",
+        "course",
+    }
     for _, row in table.iterrows():
         assert row["most_likely_result"] in model.states[row["node"]]

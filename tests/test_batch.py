@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
+from fasciculation_dx.analysis.cases import blank_undescribed
 from fasciculation_dx.inference.batch import (
     BatchScorer,
     CaseTableError,
@@ -37,7 +38,7 @@ def random_cases(model, n: int, seed: int, p_missing: float = 0.4) -> pd.DataFra
         values = np.array(states, dtype=object)[rng.integers(0, len(states), n)]
         values[rng.random(n) < p_missing] = ""
         columns[node] = values
-    return pd.DataFrame(columns)
+    return blank_undescribed(pd.DataFrame(columns))
 
 
 def one_by_one(model, cases: pd.DataFrame) -> np.ndarray:

@@ -117,3 +117,28 @@ def test_a_file_that_is_not_parquet_is_an_error(priors, tmp_path):
     path.write_bytes(b"")
     with pytest.raises(CaseFileError, match="not a readable Parquet file"):
         read_cases(path, priors)
+
+
+def test_a_renamed_column_is_read_under_its_current_name(priors, tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text("case_id,stimulant_use,weakness\na,yes,no\n")
+    cases = read_cases(path, priors)
+    assert cases.evidence(0) == {"beta_agonist_or_stimulant": "yes", "weakness": "no"}
+    path.write_text("case_id,stimulant_use,beta_agonist_or_stimulant\na,yes,no\n")
+    with pytest.raises(CaseFileError, match="former name of 'beta_agonist_or_stimulant'"):
+        read_cases(path, priors)
+
+
+def test_the_weakness_pattern_needs_weakness_in_its_row(priors, tmp_path):
+    path = tmp_path / "pattern.csv"
+    path.write_text(
+        "case_id,weakness,weakness_pattern\n"
+        "a,yes,proximal\n"  # valid
+        "b,no,distal\n"  # a pattern of weakness in a patient who is not weak
+        "c,,generalised\n"  # weakness not recorded
+        "d,no,\n"  # valid
+    )
+    with pytest.raises(CaseFileError) as info:
+        read_cases(path, priors)
+    assert {(p.line, p.column) for p in info.value.problems} == {(3, 3), (4, 3)}
+    assert "record weakness = yes in this row" in str(info.value)

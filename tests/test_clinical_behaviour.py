@@ -31,7 +31,14 @@ ALS_PICTURE = {
     "emg_fibrillations": "present",
     "emg_chronic_neurogenic": "present",
 }
-TRIGGERS = ("caffeine", "stimulant_use", "strenuous_exercise", "stress_anxiety", "fatigue", "sleep_deprivation")
+TRIGGERS = (
+    "caffeine",
+    "beta_agonist_or_stimulant",
+    "strenuous_exercise",
+    "stress_anxiety",
+    "fatigue",
+    "sleep_deprivation",
+)
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +223,48 @@ def test_als_rises_with_age(primary):
 def test_base_rates_differ_between_settings(models):
     assert models["neuromuscular_clinic"].posterior({})["als"] > 5 * models["primary_care"].posterior({})["als"]
     assert math.isclose(float(models["primary_care"].posterior({}).sum()), 1.0, abs_tol=1e-12)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_years_of_symptoms_with_a_normal_exam_lower_als_and_a_short_history_does_not(models, setting):
+    normal = {"age_group": "40_to_64", "weakness": "no", "atrophy": "no", "umn_signs": "no"}
+    als = {
+        d: models[setting].posterior({**normal, "symptom_duration": d})["als"]
+        for d in ("under_3_months", "over_12_months")
+    }
+    unknown = models[setting].posterior(normal)["als"]
+    assert als["over_12_months"] < unknown <= als["under_3_months"]
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_a_cord_compression_explains_signs_in_one_region_not_in_three(models, setting):
+    picture = {"age_group": "65_plus", "weakness": "yes", "atrophy": "yes", "progression": "yes"}
+    picture["spinal_mri"] = "cord_compression_or_myelopathy"
+    one = models[setting].posterior({**picture, "lmn_regions": "1", "umn_regions": "1"})
+    three = models[setting].posterior({**picture, "lmn_regions": "3_or_more", "umn_regions": "2"})
+    # signs in one region raise the cord disorder against ALS at least tenfold over signs in three
+    assert one["spinal_cord_disorder"] / one["als"] > 10 * three["spinal_cord_disorder"] / three["als"]
+    assert three.index[0] == "als"
+    if setting == "primary_care":
+        assert one.index[0] == "spinal_cord_disorder"
+
+
+def test_a_region_count_adds_the_extent_to_the_findings_it_summarises(primary):
+    weak = {"weakness": "yes", "atrophy": "yes", "emg_fibrillations": "present"}
+    with_count = primary.posterior({**weak, "lmn_regions": "3_or_more"})
+    assert with_count["als"] > primary.posterior(weak)["als"]  # widespread loss points to motor neuron disease
+    focal = primary.posterior({**weak, "lmn_regions": "1"})
+    assert focal["radiculopathy"] > primary.posterior(weak)["radiculopathy"]
+
+
+def test_a_cholinergic_exposure_raises_the_drug_or_toxin_cause(primary):
+    exposed = primary.posterior({"cholinergic_drug_or_organophosphate": "yes"})["drug_or_toxin"]
+    assert exposed > 10 * primary.posterior({"cholinergic_drug_or_organophosphate": "no"})["drug_or_toxin"]
+
+
+def test_ppi_and_diuretics_raise_the_electrolyte_causes_they_produce(primary):
+    assert (
+        primary.posterior({"ppi_use": "yes"})["hypomagnesemia"] > primary.posterior({"ppi_use": "no"})["hypomagnesemia"]
+    )
+    for cause in ("hypokalemia", "hypomagnesemia", "hyponatremia", "dehydration"):
+        assert primary.posterior({"diuretic_use": "yes"})[cause] > primary.posterior({"diuretic_use": "no"})[cause]

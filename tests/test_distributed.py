@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
+from fasciculation_dx.analysis.cases import blank_undescribed
 from fasciculation_dx.analysis.distributed import posterior_dask
 from fasciculation_dx.inference.batch import CaseTableError, posterior_batch
 
@@ -22,7 +23,7 @@ def cases_frame(model, n: int, seed: int) -> pd.DataFrame:
         values = np.array(states, dtype=object)[rng.integers(0, len(states), n)]
         values[rng.random(n) < 0.5] = ""
         columns[node] = values
-    return pd.DataFrame(columns)
+    return blank_undescribed(pd.DataFrame(columns))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
+from fasciculation_dx.inference.evidence import drop_undescribed
 from fasciculation_dx.network.etiology import etiology_table
 from fasciculation_dx.network.tables import cpt_array
 
@@ -97,7 +98,7 @@ def brute_force_joint(priors, setting: str, evidence: dict[str, str]) -> np.ndar
     """``P(etiology = e, E)`` for every etiology e, by summing the full joint distribution.
 
     The sum runs over every configuration of the unobserved, non-barren variables: the context
-    and trigger roots, the etiology and the binary mechanisms. Each term is the product of every
+    and trigger roots, the etiology and the mechanisms (each with its own states). Each term is the product of every
     CPT entry: the roots' priors (``tables.cpt_array``), the etiology's derived table
     (``etiology.etiology_table``), each mechanism's table and each *observed* finding's table.
 
@@ -114,7 +115,7 @@ def brute_force_joint(priors, setting: str, evidence: dict[str, str]) -> np.ndar
     # The structure this enumerator relies on; if it changes, the enumerator must change too.
     assert all(not nodes[r].parents for r in roots)
     assert set(nodes[ETIOLOGY].parents) == set(roots)
-    assert all(nodes[m].parents == (ETIOLOGY,) and len(nodes[m].states) == 2 for m in mechanisms)
+    assert all(nodes[m].parents == (ETIOLOGY,) for m in mechanisms)
     assert all(set(nodes[f].parents) <= {ETIOLOGY, *mechanisms} for f in findings)
     assert all(not children[f] for f in findings), "findings must be leaves"
 
@@ -131,12 +132,14 @@ def brute_force_joint(priors, setting: str, evidence: dict[str, str]) -> np.ndar
         joint = joint * prior.reshape(shape)
 
     n_etiologies = joint.shape[-1]
-    mech_tables = {m: cpt_array(priors, m) for m in mechanisms}  # (2, n_etiologies)
+    # no factor below depends on the roots, so the roots are summed out first (the sum is the same)
+    joint = joint.reshape(-1, n_etiologies).sum(axis=0)
+    mech_tables = {m: cpt_array(priors, m) for m in mechanisms}  # (n_states, n_etiologies)
     observed = [f for f in findings if f in evidence]
     obs_tables = {f: cpt_array(priors, f)[nodes[f].states.index(evidence[f])] for f in observed}
 
     total = np.zeros_like(joint)
-    for config in itertools.product((0, 1), repeat=len(mechanisms)):
+    for config in itertools.product(*[range(len(nodes[m].states)) for m in mechanisms]):
         value = dict(zip(mechanisms, config, strict=True))
         factor = np.ones(n_etiologies)
         for m in mechanisms:
@@ -144,8 +147,8 @@ def brute_force_joint(priors, setting: str, evidence: dict[str, str]) -> np.ndar
         for f in observed:
             index = tuple(slice(None) if p == ETIOLOGY else value[p] for p in nodes[f].parents)
             factor = factor * obs_tables[f][index]  # a scalar or a vector over etiologies
-        total += joint * factor  # broadcast over every root configuration
-    return total.reshape(-1, n_etiologies).sum(axis=0)
+        total += joint * factor
+    return total
 
 
 def random_evidence_sets(
@@ -162,7 +165,7 @@ def random_evidence_sets(
         if len(out) % 3 == 1:  # make sure context and trigger nodes are exercised
             chosen += [str(rng.choice(context)), str(rng.choice(triggers))]
         chosen = list(dict.fromkeys(chosen))[:15]
-        out.append({str(n): str(rng.choice(states[n])) for n in chosen})
+        out.append(drop_undescribed({str(n): str(rng.choice(states[n])) for n in chosen}))
     return out
 
 

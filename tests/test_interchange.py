@@ -20,9 +20,13 @@ from pgmpy.readwrite import BIFReader, NETReader, XMLBIFReader
 
 import fasciculation_dx as fdx
 from fasciculation_dx.cli.tools import add_export_parser, run_export
+from fasciculation_dx.inference.evidence import drop_undescribed
 from fasciculation_dx.network.interchange import FORMATS, OutputExistsError, export_network
 
 TOLERANCE = 1e-6
+NET_TOLERANCE = 1e-5
+"""pgmpy's NET writer prints six significant digits (numpy's scientific format), so the etiology's
+derived table loses up to 5e-6 of each value; BIF and XMLBIF keep every digit."""
 TINY = Path(__file__).parent / "data" / "tiny"
 READERS = {"bif": BIFReader, "xmlbif": XMLBIFReader, "net": NETReader}
 
@@ -47,7 +51,7 @@ def random_evidence(model: fdx.Model, n: int, seed: int) -> list[dict[str, str]]
     cases = [{}]
     while len(cases) < n:
         chosen = rng.sample(nodes, rng.randint(1, 10))
-        evidence = {node: rng.choice(model.states[node]) for node in chosen}
+        evidence = drop_undescribed({node: rng.choice(model.states[node]) for node in chosen})
         try:
             model.posterior(evidence)
         except fdx.ImpossibleEvidenceError:
@@ -79,12 +83,12 @@ def pyagrum_posteriors(path: Path, cases) -> list[dict[str, float]]:
     return out
 
 
-def assert_same(model: fdx.Model, cases, posteriors) -> None:
+def assert_same(model: fdx.Model, cases, posteriors, tolerance: float = TOLERANCE) -> None:
     for evidence, theirs in zip(cases, posteriors, strict=True):
         ours = model.posterior(evidence)
         assert set(theirs) == set(ours.index)
         worst = max(abs(theirs[k] - ours[k]) for k in ours.index)
-        assert worst < TOLERANCE, (evidence, worst)
+        assert worst < tolerance, (evidence, worst)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +125,7 @@ def test_full_network_read_by_pyagrum(exported, clinic, cases, fmt, tmp_path):
     path = exported[fmt]
     if fmt == "xmlbif":  # pyAgrum knows XMLBIF by the suffix .bifxml
         path = shutil.copy(path, tmp_path / "fdx.bifxml")
-    assert_same(clinic, cases, pyagrum_posteriors(Path(path), cases))
+    assert_same(clinic, cases, pyagrum_posteriors(Path(path), cases), NET_TOLERANCE if fmt == "net" else TOLERANCE)
 
 
 def test_the_setting_is_in_the_file(exported, tmp_path, cases):

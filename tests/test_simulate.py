@@ -8,6 +8,7 @@ import pytest
 import fasciculation_dx as fdx
 from fasciculation_dx.analysis.cases import read_cases
 from fasciculation_dx.analysis.simulate import perturb_priors, simulate
+from fasciculation_dx.network.priors import CONDITIONAL_FINDINGS
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,13 @@ def test_missing_fraction_is_respected(priors):
     evidence = cohort.drop(columns=["case_id", "setting", "etiology"])
     share = float((evidence == "").to_numpy().mean())
     assert 0.27 < share < 0.33
-    assert (simulate(priors, 50, missing=0.0, seed=1) != "").all().all()
+    full = simulate(priors, 500, missing=0.0, seed=1)
+    described = [n for n in CONDITIONAL_FINDINGS if n in full.columns]
+    assert (full.drop(columns=described) != "").all().all()
+    for node in described:  # recorded exactly where the state it describes holds
+        finding, wanted = CONDITIONAL_FINDINGS[node]
+        assert ((full[node] != "") == (full[finding] == wanted)).all()
+        assert (full[finding] == wanted).any() and (full[finding] != wanted).any()
 
 
 def test_etiology_frequencies_follow_the_base_rates(priors):

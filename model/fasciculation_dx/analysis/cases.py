@@ -48,7 +48,7 @@ import pandas as pd
 
 from ..errors import EvidenceError, FasciculationDxError, Problem
 from ..inference.evidence import observable_states
-from ..network.priors import DEFAULT_SETTING, ETIOLOGY, Priors
+from ..network.priors import CONDITIONAL_FINDINGS, DEFAULT_SETTING, ETIOLOGY, RENAMED_NODES, Priors
 
 __all__ = [
     "META_COLUMNS",
@@ -56,6 +56,7 @@ __all__ = [
     "CaseFileError",
     "CaseFileNotFoundError",
     "Cases",
+    "blank_undescribed",
     "read_cases",
     "cases_from_frame",
     "write_cases",
@@ -369,8 +370,18 @@ def _validate(
     allowed[ETIOLOGY] = priors.etiology_states
     seen: dict[str, int] = {}
     keep: list[tuple[int, str]] = []
+    stripped = {c.strip() for c in header}
     for j, column in enumerate(header, start=1):
         col = column.strip()
+        if col in RENAMED_NODES and col not in allowed and RENAMED_NODES[col] in allowed:
+            if RENAMED_NODES[col] in stripped:
+                problems.append(
+                    Problem(
+                        name, 1, j, f"column '{col}' is the former name of '{RENAMED_NODES[col]}'; keep one of them"
+                    )
+                )
+                continue
+            col = RENAMED_NODES[col]
         if col in seen:
             problems.append(Problem(name, 1, j, f"column '{col}' is given twice (first in column {seen[col]})"))
             continue
@@ -409,6 +420,18 @@ def _validate(
                         )
                     )
         cells[col] = values
+    for node, (finding, wanted) in CONDITIONAL_FINDINGS.items():
+        if node not in cells:
+            continue
+        other = cells.get(finding, [""] * len(cells[node]))
+        for i, (value, given) in enumerate(zip(cells[node], other)):
+            if value != "" and given != wanted:
+                got = f"'{given}'" if given else "not recorded"
+                message = (
+                    f"{node} describes {finding} = {wanted}: record {finding} = {wanted} in this row or leave "
+                    f"{node} empty. Got {finding} {got}"
+                )
+                problems.append(Problem(name, row[i], seen[node], message))
     if "case_id" in cells:
         first: dict[str, int] = {}
         for i, value in enumerate(cells["case_id"]):
@@ -466,6 +489,31 @@ def write_cases(frame: pd.DataFrame | Cases, path: str | Path, fmt: str | None =
     else:
         frame.to_csv(path, index=False, lineterminator="\n")
     return path
+
+
+def blank_undescribed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Empty the cells of findings that describe a finding's state not recorded in that row.
+
+    A finding of :data:`~fasciculation_dx.network.priors.CONDITIONAL_FINDINGS` (the pattern of
+    the weakness) is recorded only with the state it describes (``weakness = yes``); readers of
+    case files refuse it otherwise, so simulated and randomly drawn tables blank it.
+
+    Parameters
+    ----------
+    frame
+        A case table with string cells (``""`` = not recorded).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with those cells empty.
+    """
+    frame = frame.copy()
+    for node, (finding, wanted) in CONDITIONAL_FINDINGS.items():
+        if node in frame.columns:
+            holds = frame[finding] == wanted if finding in frame.columns else False
+            frame[node] = frame[node].where(holds, "")
+    return frame
 
 
 def evidence_dicts(cases: Cases) -> list[Mapping[str, str]]:

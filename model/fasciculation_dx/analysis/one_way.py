@@ -180,14 +180,19 @@ class Scenario:
             return np.full(len(self.etiologies), np.nan)
         e = self.engine
         index: list = [slice(None)]
-        for axis, root in enumerate(e.roots, start=1):
+        weight = 1.0  # the observed roots' prior probabilities
+        free = np.ones(())  # the outer product of the unobserved roots' priors
+        for root in e.roots:
             prior = cpt_array(priors, root)
-            shape = [1] * joint.ndim
-            shape[axis] = len(prior)
-            joint = joint * prior.reshape(shape)
-            index.append(e._state_index[root][self.evidence[root]] if root in self.evidence else slice(None))
+            if root in self.evidence:
+                state = e._state_index[root][self.evidence[root]]
+                index.append(state)
+                weight *= prior[state]
+            else:
+                index.append(slice(None))
+                free = np.multiply.outer(free, prior)
         selected = joint[tuple(index)]
-        return selected.reshape(selected.shape[0], -1).sum(axis=1)
+        return weight * (selected.reshape(selected.shape[0], -1) @ free.reshape(-1))
 
 
 def safe_ratio(num: float, den: float) -> float:

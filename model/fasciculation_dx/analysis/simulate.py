@@ -3,8 +3,10 @@
 :func:`simulate` draws each patient top-down through the network (context and triggers with
 the etiology from their joint, then each latent mechanism given the etiology, then each finding
 given its parents), using the compiled engine's arrays, then blanks each evidence cell
-independently with probability ``missing`` (missing completely at random). The result is a case
-table in the format of :mod:`fasciculation_dx.analysis.cases`.
+independently with probability ``missing`` (missing completely at random). A finding that
+describes another's state (the pattern of the weakness) is kept only where that state was drawn,
+as a clinician records it. The result is a case table in the format of
+:mod:`fasciculation_dx.analysis.cases`.
 
 :func:`perturb_priors` makes a deliberately wrong copy of the priors, for checking that
 calibration recovers the truth.
@@ -23,6 +25,7 @@ from ..inference.compiled import CompiledEngine
 from ..inference.evidence import observable_states
 from ..network.priors import DEFAULT_SETTING, ETIOLOGY, Priors
 from ..network.tables import cpt_array, cpt_columns
+from .cases import blank_undescribed
 
 __all__ = ["MAX_PATIENTS", "simulate", "perturb_priors"]
 
@@ -122,7 +125,8 @@ def simulate(
         columns[name] = np.where(blank, "", values).astype(object)
     if etiology:
         columns[ETIOLOGY] = np.asarray(priors.etiology_states, dtype=object)[e]
-    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in columns.items()})
+    # a finding that describes another (the pattern of the weakness) is recorded only where it holds
+    return blank_undescribed(pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in columns.items()}))
 
 
 def perturb_priors(

@@ -129,6 +129,11 @@ class BatchScorer:
         self.mechanisms = tuple(engine.mechanisms)
         self.roots = tuple(engine.roots)
         self.root_joint = engine.root_joint  # (n_e, *root cardinalities)
+        # the engine's two root groups: per observation pattern of the first, the joint summed over
+        # it (P_a, n_e, K_b); per pattern of the second, an indicator over its configurations
+        self._root_split = len(engine._root_groups[0])
+        self._root_by_pattern = engine._root_by_pattern
+        self._root_patterns_b = engine._root_patterns[1]
 
         # connected components of the mechanisms, linked by findings with several mechanism parents
         parent_of = {m: m for m in self.mechanisms}
@@ -236,16 +241,28 @@ class BatchScorer:
         if table is not None:
             strides = np.cumprod([1, *(cards[::-1] + 1)])[:-1][::-1]
             return table[ext_codes @ strides]
-        patterns, inverse = np.unique(ext_codes, axis=0, return_inverse=True)
+        # too many roots for one table: the engine's two groups. A case's pattern number in each
+        # group reads its digits (0 = unobserved, s + 1 = state s) with the first root most
+        # significant. Each distinct pattern is summed once, with the same arithmetic whatever
+        # else is in the batch, so a case scores the same alone, in a chunk or on a worker.
+        digits = np.where(root_codes < 0, 0, root_codes + 1).astype(np.int64)
+        radix = (cards + 1).astype(np.int64)
+        weights = np.cumprod([1, *radix[::-1]])[:-1][::-1]
+        patterns, inverse = np.unique(digits @ weights, return_inverse=True)
+        size_b = int(np.prod(radix[self._root_split :]))
+        first, second = patterns // size_b, patterns % size_b  # patterns are sorted, so first is too
         out = np.empty((len(patterns), n_e))
-        for i, pattern in enumerate(patterns):
-            index = (slice(None), *(slice(None) if c == card else int(c) for c, card in zip(pattern, cards)))
-            selected = self.root_joint[index]
-            out[i] = selected.reshape(n_e, -1).sum(axis=1)
+        values, starts = np.unique(first, return_index=True)
+        for value, start, stop in zip(values, starts, [*starts[1:], len(patterns)]):
+            out[start:stop] = np.einsum(
+                "eb,pb->pe", self._root_by_pattern[value], self._root_patterns_b[second[start:stop]]
+            )
         return out[inverse.reshape(-1)]
 
     # -- scoring ---------------------------------------------------------------------------------
-    def joint_codes(self, root_codes: np.ndarray, finding_codes: np.ndarray) -> np.ndarray:
+    def joint_codes(
+        self, root_codes: np.ndarray, finding_codes: np.ndarray, root_factor: np.ndarray | None = None
+    ) -> np.ndarray:
         """Unnormalised posteriors, one row per case, from integer state codes.
 
         Parameters
@@ -254,6 +271,8 @@ class BatchScorer:
             ``(n, n_roots)`` state indices of the roots in :attr:`roots` order, -1 = unobserved.
         finding_codes
             ``(n, n_findings)`` state indices of :attr:`findings`, -1 = unobserved.
+        root_factor
+            ``(n, n_etiologies)``: the root factor of these cases when already computed.
 
         Returns
         -------
@@ -266,7 +285,7 @@ class BatchScorer:
         for groups, pm in self.components:
             if groups:
                 joint *= matmul_rows(group_likelihood(groups, ext, pm.shape[0]), pm)
-        joint *= self._root_factor(root_codes)
+        joint *= self._root_factor(root_codes) if root_factor is None else root_factor
         return joint
 
     def probabilities(
@@ -297,12 +316,16 @@ class BatchScorer:
         n, n_e = len(finding_codes), len(self.etiologies)
         block = max(1, int(block))
         values = np.empty((n, n_e + 2))
-        if self.roots:
-            self._extended_roots()  # build the lazy table before any thread needs it
+        roots = None
+        if self.roots and self._extended_roots() is None:
+            # the two-group path sums each distinct root pattern once, so it runs over every case
+            # before the blocks
+            roots = self._root_factor(root_codes)
 
         def run(start: int) -> None:
             stop = min(n, start + block)
-            joint = self.joint_codes(root_codes[start:stop], finding_codes[start:stop])
+            factor = None if roots is None else roots[start:stop]
+            joint = self.joint_codes(root_codes[start:stop], finding_codes[start:stop], factor)
             total = row_sum(joint, self._all_columns)[:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
                 post = joint / total

@@ -13,7 +13,7 @@ from difflib import get_close_matches
 import numpy as np
 import pandas as pd
 
-from ..network.priors import ETIOLOGY
+from ..network.priors import CONDITIONAL_FINDINGS, ETIOLOGY, RENAMED_NODES
 from .case_errors import CaseProblem
 
 __all__ = ["ALLOWED_COLUMNS", "CATEGORY_COLUMNS", "encode_cases", "strip_columns"]
@@ -51,6 +51,12 @@ def encode_cases(
     cases = strip_columns(cases)
     n = len(cases)
     problems: list[CaseProblem] = []
+    renamed = {old: new for old, new in RENAMED_NODES.items() if old in cases.columns and old not in scorer.states}
+    for old, new in renamed.items():
+        if new in cases.columns:
+            problems.append(CaseProblem(old, f"column '{old}' is the former name of '{new}'; keep one of them"))
+    if renamed:
+        cases = cases.rename(columns={o: c for o, c in renamed.items() if c not in cases.columns})
     index = cases.index
     allowed = set(ALLOWED_COLUMNS) | set(passthrough)
     for col in passthrough:
@@ -100,6 +106,20 @@ def encode_cases(
             root_codes[:, columns[col]] = codes
         else:
             finding_codes[:, findings[col]] = codes
+    for node, (finding, wanted) in CONDITIONAL_FINDINGS.items():
+        if node in findings and finding in findings:
+            given = finding_codes[:, findings[finding]]
+            bad = (finding_codes[:, findings[node]] >= 0) & (given != scorer.states[finding].index(wanted))
+            if bad.any():
+                problems.append(
+                    CaseProblem(
+                        node,
+                        f"column '{node}' describes {finding} = {wanted}: record {finding} = {wanted} in these rows "
+                        f"or leave {node} empty",
+                        None,
+                        tuple(index[np.flatnonzero(bad)]),
+                    )
+                )
     return root_codes, finding_codes, problems
 
 

@@ -285,13 +285,10 @@ def _pattern_indicators(cards: list[int]) -> np.ndarray:
 
     A pattern gives each root either "unobserved" (digit 0) or a state (digit ``s + 1``), read as a
     mixed-radix number with the first root most significant; the row is 1 on every configuration
-    consistent with it.
+    consistent with it. Per root that is a ``(card + 1, card)`` matrix (a row of ones, then the
+    identity); the group's matrix is their Kronecker product, in the same digit order.
     """
-    patterns = list(itertools.product(*[range(c + 1) for c in cards]))
-    configs = list(itertools.product(*[range(c) for c in cards]))
-    out = np.zeros((len(patterns), len(configs)))
-    for p, pattern in enumerate(patterns):
-        for k, config in enumerate(configs):
-            if all(d == 0 or d - 1 == x for d, x in zip(pattern, config)):
-                out[p, k] = 1.0
+    out = np.ones((1, 1))
+    for card in cards:
+        out = np.kron(out, np.vstack([np.ones((1, card)), np.eye(card)]))
     return out

@@ -8,13 +8,14 @@ from difflib import get_close_matches
 import numpy as np
 
 from ..errors import EvidenceError, ImpossibleEvidenceError
-from ..network.priors import ETIOLOGY, OBSERVABLE_LAYERS, Priors
+from ..network.priors import CONDITIONAL_FINDINGS, ETIOLOGY, OBSERVABLE_LAYERS, RENAMED_NODES, Priors
 
 __all__ = [
     "OBSERVABLE_LAYERS",
     "checked_posterior",
     "observable_states",
     "check_evidence",
+    "drop_undescribed",
     "impossible_evidence",
     "parse_assignments",
 ]
@@ -66,6 +67,11 @@ def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str
     for node, state in evidence.items():
         if not isinstance(node, str):
             raise EvidenceError(f"evidence must name each node as a string. Got {type(node).__name__} {node!r} instead")
+        if node in RENAMED_NODES and node not in priors.nodes and RENAMED_NODES[node] in valid:
+            current = RENAMED_NODES[node]
+            if current in evidence:
+                raise EvidenceError(f"'{node}' is the former name of '{current}'; give it once, as '{current}'")
+            node = current
         if node == ETIOLOGY:
             raise EvidenceError(
                 "'etiology' is what the model infers; it cannot be entered as evidence. "
@@ -90,7 +96,39 @@ def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str
                 f"Valid states: {', '.join(valid[node])}"
             )
         out[node] = state
+    for node, (finding, wanted) in CONDITIONAL_FINDINGS.items():
+        if node in out and finding in valid and out.get(finding) != wanted:
+            got = f"{finding}={out[finding]}" if finding in out else f"{finding} not entered"
+            raise EvidenceError(
+                f"'{node}' describes {finding} = {wanted}; enter {finding}={wanted} with it "
+                f"(or leave {node} out). Got {got}"
+            )
     return out
+
+
+def drop_undescribed(evidence: Mapping[str, str]) -> dict[str, str]:
+    """Leave out the findings that describe a finding's state that is not entered.
+
+    A finding of :data:`~fasciculation_dx.network.priors.CONDITIONAL_FINDINGS` (the pattern of
+    the weakness) is entered only with the state it describes (``weakness = yes``); this drops it
+    otherwise, for evidence drawn at random.
+
+    Parameters
+    ----------
+    evidence
+        ``{node: state}``.
+
+    Returns
+    -------
+    dict
+        The evidence without those findings.
+    """
+    return {
+        node: state
+        for node, state in evidence.items()
+        if node not in CONDITIONAL_FINDINGS
+        or evidence.get(CONDITIONAL_FINDINGS[node][0]) == CONDITIONAL_FINDINGS[node][1]
+    }
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

@@ -106,14 +106,19 @@ def etiology_table(priors: Priors, setting: str) -> np.ndarray:
             "a combination of relative risks of 0 rules out all of them"
         )
     weights = base.copy()
+    live = flat_pc > 0  # configurations of probability zero do not enter the marginal
+    rr_live, pc_live = np.ascontiguousarray(flat_rr[:, live]), flat_pc[live]
     for _ in range(MAX_ITERATIONS):
-        joint = weights[:, None] * flat_rr
-        cond = joint / joint.sum(axis=0, keepdims=True)
-        marginal = cond @ flat_pc
+        # marginal(e) = w(e) s(e) with s(e) = sum_c P(c) RR(e, c) / Z(c), Z(c) = sum_e w(e) RR(e, c):
+        # two products; the scaling step w * base / marginal is base / s (no 0/0 for tiny rates)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            scale = rr_live @ (pc_live / (weights @ rr_live))
+            marginal = weights * scale
         if np.max(np.abs(marginal - base)) < FIT_TOLERANCE:
-            return cond.reshape(rr.shape)
+            joint = weights[:, None] * flat_rr
+            return (joint / joint.sum(axis=0, keepdims=True)).reshape(rr.shape)
         with np.errstate(divide="ignore", invalid="ignore"):
-            weights = np.where(base > 0, weights * base / marginal, 0.0)
+            weights = np.where(base > 0, base / scale, 0.0)
         if not np.all(np.isfinite(weights)):
             break
     raise EtiologyFitError(

@@ -177,7 +177,27 @@ def _pgmpy_readwrite() -> dict[str, tuple[type, type]]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"pgmpy\..*")
         from pgmpy.readwrite import BIFReader, BIFWriter, NETReader, NETWriter, XMLBIFReader, XMLBIFWriter
-    return {"bif": (BIFWriter, BIFReader), "xmlbif": (XMLBIFWriter, XMLBIFReader), "net": (NETWriter, NETReader)}
+    from xml.etree import ElementTree
+
+    class LinearXMLBIFWriter(XMLBIFWriter):
+        """pgmpy's XMLBIF writer with its tables joined once.
+
+        pgmpy grows each table's text by ``+=`` on an XML element, which takes time quadratic in
+        the table's size (minutes for the etiology's 786,432 numbers); the text written is the same.
+        """
+
+        def get_values(self):
+            tables = {}
+            for cpd in self.model.get_cpds():
+                tables[cpd.variable] = ElementTree.SubElement(self.definition[cpd.variable], "TABLE")
+                tables[cpd.variable].text = "".join(f"{value} " for value in cpd.get_values().ravel(order="F"))
+            return tables
+
+    return {
+        "bif": (BIFWriter, BIFReader),
+        "xmlbif": (LinearXMLBIFWriter, XMLBIFReader),
+        "net": (NETWriter, NETReader),
+    }
 
 
 def _interchange_format(fmt: str) -> tuple[type, type]:
@@ -216,8 +236,8 @@ def write_network(priors: Priors, setting: str, path, fmt: str, name: str | None
 def read_network(path, fmt: str):
     """Read a network file back with pgmpy's reader for ``fmt``.
 
-    pgmpy's BIF and NET readers are slow on the full network (their parsers take seconds to
-    minutes on the etiology's table of about 48,000 numbers); the XMLBIF reader is fast.
+    pgmpy's BIF and NET readers are slow on the full network (their parsers take minutes on the
+    etiology's table of 786,432 numbers); the XMLBIF reader takes about a second.
 
     Parameters
     ----------

@@ -16,6 +16,8 @@ __all__ = [
     "LAYERS",
     "OBSERVABLE_LAYERS",
     "PANELS",
+    "RENAMED_NODES",
+    "CONDITIONAL_FINDINGS",
     "GROUPS",
     "CATEGORIES",
     "SOURCE_KINDS",
@@ -47,7 +49,17 @@ ETIOLOGY = "etiology"
 LAYERS = ("context", "trigger", "etiology", "mechanism", "finding")
 OBSERVABLE_LAYERS = ("context", "trigger", "finding")
 """The layers whose nodes can be entered as evidence (each has a row in ``tests.csv``)."""
-PANELS = ("history", "triggers", "examination", "labs", "electrodiagnosis", "course", "")
+RENAMED_NODES: dict[str, str] = {"stimulant_use": "beta_agonist_or_stimulant"}
+"""Former node names still accepted as evidence and as case-file columns, mapped to the current name."""
+
+CONDITIONAL_FINDINGS: dict[str, tuple[str, str]] = {"weakness_pattern": ("weakness", "yes")}
+"""Findings that describe another finding's positive state, ``{node: (finding, state)}``.
+
+Their table is read given that state (the pattern of the weakness among weak patients), so they are
+entered only together with it; simulated cases record them only where it holds.
+"""
+
+PANELS = ("history", "triggers", "examination", "labs", "electrodiagnosis", "imaging", "course", "")
 GROUPS = (
     "benign",
     "metabolic",

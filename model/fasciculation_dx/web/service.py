@@ -31,6 +31,7 @@ PANEL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("examination", "Examination", ("examination",)),
     ("labs", "Laboratory tests", ("labs",)),
     ("electrodiagnosis", "EMG and nerve conduction", ("electrodiagnosis",)),
+    ("imaging", "Imaging", ("imaging",)),
 )
 """The page's evidence sections: ``(id, title, panels of nodes.csv shown in it)``."""
 
