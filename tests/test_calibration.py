@@ -222,3 +222,69 @@ def test_impossible_cases_are_named(truth):
     cohort = pd.DataFrame({"sex": ["female", "male"], "etiology": ["spinal_bulbar_muscular_atrophy", "als"]})
     with pytest.raises(fdx.EvidenceError, match="rows 2"):
         cal.calibrate(cohort, truth, max_iter=2)
+
+
+# -- numbers as written ---------------------------------------------------------------------------
+def test_rounded_columns_sum_to_one_as_written():
+    from decimal import Decimal
+
+    from fasciculation_dx.analysis.calibration_output import _round_column
+    from fasciculation_dx.network.writer import format_number
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        column = rng.dirichlet(np.full(31, 0.05))  # many tiny entries, as rare causes' base rates
+        written = [Decimal(format_number(v)) for v in _round_column(column)]
+        assert abs(sum(written) - 1) < Decimal("1e-15")  # the largest entry's float is the residual's nearest
+
+
+def test_base_rates_a_rounding_off_one_are_still_fitted(recovery):
+    """Base rates summing to 1 + 4e-13 (six significant digits per rate) are fitted to their
+    proportions; the fit demanded 1e-13 absolute and refused them."""
+    from fasciculation_dx.network.etiology import base_rate_vector, etiology_table
+
+    priors = fdx.load_priors(fdx.shipped_priors_dir())
+    rate = next(p for p in priors.base_rates if p.key == ("primary_care", "als"))
+    shifted = priors.with_value(rate.file, rate.line, rate.value + 4e-13)
+    table = etiology_table(shifted, "primary_care")
+    engine = CompiledEngine(shifted, "primary_care")
+    base = base_rate_vector(shifted, "primary_care")
+    assert engine.posterior({}) == pytest.approx(base / base.sum(), abs=1e-12)
+    assert np.allclose(table.sum(axis=0), 1)
+
+
+def test_a_written_range_low_is_short():
+    from fasciculation_dx.analysis.calibration_output import MIN_LOW, _range_low
+    from fasciculation_dx.network.writer import format_number
+
+    assert _range_low(2.22507e-308, 0.003) == MIN_LOW
+    assert len(format_number(_range_low(2.22507e-308, 0.003))) < 20
+    assert _range_low(2.22507e-308, 1e-14) == 1e-14  # never above the value
+    assert _range_low(0.00123456789, 0.01) == pytest.approx(0.00123457)
+
+
+def test_calibrating_an_ordinary_simulated_cohort_writes_reloadable_priors(tmp_path):
+    """2,000 simulated patients with 30% missing: the written base rates must be reproducible
+    (they were rounded to sum 1 +- 4e-13 and the reload failed after the whole EM run)."""
+    priors = fdx.load_priors(fdx.shipped_priors_dir())
+    cohort = simulate(priors, 2000, missing=0.3, seed=1)
+    result = cal.calibrate(cohort, priors, max_iter=3, out=tmp_path / "calibrated")
+    reloaded = fdx.load_model(tmp_path / "calibrated")
+    assert reloaded.posterior({}).sum() == pytest.approx(1)
+    assert result.iterations == 3
+
+
+def test_a_rare_cause_absent_from_a_cohort_keeps_its_rate_inside_its_range(tmp_path):
+    """A single Dirichlet over the base rates gave a cause at 2e-6 a pseudo-count of 7.5e-5: with
+    none in the data its rate shrank 30-fold at 1,000 cases. Each rate now has its own prior."""
+    priors = fdx.load_priors(fdx.shipped_priors_dir())
+    cohort = simulate(priors, 3000, missing=0.3, seed=4)
+    rare = [p for p in priors.base_rates if p.key[0] == "primary_care" and p.value < 1e-4]
+    absent = [p for p in rare if p.key[1] not in set(cohort["etiology"])]
+    assert absent, "the cohort should miss some rare cause"
+    result = cal.calibrate(cohort, priors, max_iter=2)
+    new = {p.key: p for p in result.priors.base_rates}
+    for p in absent:
+        written = new[p.key]
+        assert p.low <= written.value <= p.high, (p.key, p.value, written.value)
+        assert written.low > 1e-12 and written.low <= written.value <= written.high

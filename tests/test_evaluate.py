@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import fasciculation_dx as fdx
-from fasciculation_dx.analysis.evaluate import compare, evaluate, plot_reliability, reliability_table
+from fasciculation_dx.analysis.decision_curve import DEFAULT_THRESHOLDS, decision_curve, threshold_grid
+from fasciculation_dx.analysis.evaluate import compare, decision_curves, evaluate, plot_reliability, reliability_table
 from fasciculation_dx.analysis.simulate import perturb_priors, simulate
 from fasciculation_dx.cli.main import main as cli_main
 
@@ -130,3 +131,194 @@ def test_cli_evaluate_rejects_a_truncated_row(tmp_path, capsys):
     assert cli_main(["evaluate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "row 3" in err and "Got 2 instead" in err and "Traceback" not in err
+
+
+# -- decision curve -------------------------------------------------------------------------------
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_decision_curve_on_a_hand_computed_example():
+    # p: 0.9 (pathological), 0.6 (benign), 0.3 (pathological), 0.1 (benign); n = 4, prevalence 1/2
+    curve = decision_curve([0.9, 0.6, 0.3, 0.1], [True, False, True, False], [0.05, 0.2, 0.25, 0.5, 0.75])
+    assert list(curve.columns) == [
+        "threshold",
+        "net_benefit_model",
+        "net_benefit_refer_all",
+        "net_benefit_refer_none",
+        "referral_rate",
+    ]
+    assert curve["threshold"].tolist() == [0.05, 0.2, 0.25, 0.5, 0.75]
+    # t=0.05: all 4 referred, TP 2, FP 2: 2/4 - 2/4 * 1/19
+    # t=0.2 and 0.25: 3 referred (0.9, 0.6, 0.3), TP 2, FP 1: 2/4 - 1/4 * 1/4 and 2/4 - 1/4 * 1/3
+    # t=0.5: 2 referred (0.9, 0.6), TP 1, FP 1: 1/4 - 1/4 * 1 = 0
+    # t=0.75: 1 referred (0.9), TP 1: 1/4
+    expected = [0.5 - 0.5 / 19, 0.5 - 0.25 / 4, 0.5 - 0.25 / 3, 0.0, 0.25]
+    assert curve["net_benefit_model"].tolist() == pytest.approx(expected, abs=1e-12)
+    assert curve["referral_rate"].tolist() == [1.0, 0.75, 0.75, 0.5, 0.25]
+    assert curve["net_benefit_refer_all"].tolist() == pytest.approx([0.5 - 0.5 / 19, 0.375, 0.5 - 0.5 / 3, 0.0, -1.0])
+    assert curve.attrs == {"n": 4, "prevalence": 0.5}
+    # a probability exactly at the threshold is referred (P >= t); 0/1 labels work like booleans
+    at = decision_curve([0.2, 0.1], [0, 1], [0.2])
+    assert at["referral_rate"].item() == 0.5 and at["net_benefit_model"].item() == pytest.approx(-0.5 * 0.25)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_decision_curve_refer_none_refer_all_and_a_perfect_classifier(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.random(200) < 0.3
+    p = rng.random(200)
+    t = threshold_grid(0.01, 0.5, 0.01)
+    prevalence = y.mean()
+    curve = decision_curve(p, y, t)
+    assert (curve["net_benefit_refer_none"] == 0).all()
+    assert curve["net_benefit_refer_all"].to_numpy() == pytest.approx(prevalence - (1 - prevalence) * t / (1 - t))
+    # referring everyone (p = 1 for every case) is exactly "refer all"
+    everyone = decision_curve(np.ones_like(p), y, t)
+    assert everyone["net_benefit_model"].to_numpy() == pytest.approx(everyone["net_benefit_refer_all"].to_numpy())
+    # a perfect classifier refers exactly the pathological cases: net benefit = prevalence everywhere
+    perfect = decision_curve(y.astype(float), y, t)
+    assert perfect["net_benefit_model"].to_numpy() == pytest.approx(np.full(len(t), prevalence))
+    assert perfect["referral_rate"].to_numpy() == pytest.approx(np.full(len(t), prevalence))
+
+
+def test_threshold_grid_and_default_thresholds():
+    assert threshold_grid(0.01, 0.5, 0.01).tolist() == [round(0.01 * k, 2) for k in range(1, 51)]
+    assert DEFAULT_THRESHOLDS.tolist() == threshold_grid().tolist()
+    assert threshold_grid(0.1, 0.1, 0.05).tolist() == [0.1]
+    assert threshold_grid(0.1, 0.35, 0.1).tolist() == [0.1, 0.2, 0.3]
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "match"),
+    [
+        ([0.0, 0.1], "above 0 and below 1.*Got 0 instead"),
+        ([0.2, 1.0], "above 0 and below 1.*Got 1 instead"),
+        ([-0.1], "Got -0.1 instead"),
+        ([float("nan")], "Got nan instead"),
+        ([], "non-empty"),
+        ([[0.1, 0.2]], "non-empty list"),
+        (["a"], "must be numbers"),
+    ],
+)
+def test_decision_curve_rejects_invalid_thresholds(thresholds, match):
+    with pytest.raises(fdx.errors.ArgumentError, match=match):
+        decision_curve([0.5, 0.2], [True, False], thresholds)
+
+
+def test_decision_curve_rejects_invalid_cases_and_grids():
+    with pytest.raises(fdx.errors.ArgumentError, match="same length"):
+        decision_curve([0.5, 0.2], [True], [0.1])
+    with pytest.raises(fdx.errors.ArgumentError, match="from 0 to 1"):
+        decision_curve([1.5, 0.2], [True, False], [0.1])
+    with pytest.raises(fdx.errors.ArgumentError, match="non-empty"):
+        decision_curve([], [], [0.1])
+    with pytest.raises(fdx.errors.ArgumentError, match="booleans or 0/1"):
+        decision_curve([0.5, 0.2], [2, 0], [0.1])
+    with pytest.raises(fdx.errors.ArgumentError, match="low must not exceed high"):
+        threshold_grid(0.5, 0.1, 0.01)
+    with pytest.raises(fdx.errors.ArgumentError, match="threshold high must be a probability above 0 and below 1"):
+        threshold_grid(0.1, 1.0, 0.01)
+    with pytest.raises(fdx.errors.ArgumentError, match="step must be a number above 0"):
+        threshold_grid(0.1, 0.5, 0.0)
+
+
+def test_evaluation_decision_curve_matches_its_cases(priors):
+    cohort = simulate(priors, 150, setting="neuromuscular_clinic", missing=0.3, seed=4)
+    ev = fdx.Model(priors, "neuromuscular_clinic").evaluate(cohort)
+    curve = ev.decision_curve()
+    assert curve["threshold"].tolist() == DEFAULT_THRESHOLDS.tolist()
+    direct = decision_curve(ev.cases["p_pathological"], ev.cases["pathological"], DEFAULT_THRESHOLDS)
+    pd.testing.assert_frame_equal(curve, direct)
+    assert curve.attrs["prevalence"] == pytest.approx(ev.cases["pathological"].mean())
+    wrong = perturb_priors(priors, sigma=1.0, seed=2)
+    _, evaluations = compare(cohort, {"true": priors, "wrong": wrong}, setting="neuromuscular_clinic")
+    both = decision_curves(evaluations, [0.05, 0.1, 0.2])
+    assert both["priors"].tolist() == ["true"] * 3 + ["wrong"] * 3
+    assert both.columns.tolist()[0] == "priors" and len(both.columns) == 6
+    # the same cases: "refer all" does not depend on the model
+    assert both["net_benefit_refer_all"].iloc[:3].tolist() == both["net_benefit_refer_all"].iloc[3:].tolist()
+
+
+def _is_png(path: Path) -> bool:
+    data = path.read_bytes()
+    return data[:8] == PNG_SIGNATURE and len(data) > 5_000
+
+
+def test_cli_evaluate_writes_the_decision_curve(tmp_path, capsys, priors):
+    cases = tmp_path / "sim.csv"
+    simulate(priors, 80, missing=0.3, seed=5).to_csv(cases, index=False)
+    other = tmp_path / "wrong"
+    fdx.write_priors(perturb_priors(priors, sigma=1.0, seed=2), other)
+    csv, png = tmp_path / "dca.csv", tmp_path / "dca.png"
+    capsys.readouterr()
+    args = ["evaluate", str(cases), "--decision-curve", str(csv), "--thresholds", "0.05", "0.5", "0.05"]
+    assert cli_main(args) == 0
+    assert f"wrote the decision curve to {csv} and {png}" in capsys.readouterr().out
+    table = pd.read_csv(csv)
+    assert table.columns.tolist() == [
+        "priors",
+        "threshold",
+        "net_benefit_model",
+        "net_benefit_refer_all",
+        "net_benefit_refer_none",
+        "referral_rate",
+    ]
+    assert table["threshold"].tolist() == pytest.approx([0.05 * k for k in range(1, 11)])
+    assert set(table["priors"]) == {"shipped"}
+    ev = evaluate(cases, priors)
+    expected = ev.decision_curve(table["threshold"].to_numpy())
+    assert table["net_benefit_model"].to_numpy() == pytest.approx(expected["net_benefit_model"].to_numpy())
+    assert _is_png(png)
+    # refused without --overwrite (nothing changed), replaced with it; with --compare both models appear
+    before = csv.read_bytes()
+    assert cli_main([*args, "--compare", str(other)]) == 2
+    assert "already exists" in capsys.readouterr().err and csv.read_bytes() == before
+    assert cli_main([*args, "--compare", str(other), "--overwrite", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {row["priors"] for row in data["decision_curve"]} == {"shipped", str(other)}
+    table = pd.read_csv(csv)
+    assert table["priors"].tolist() == ["shipped"] * 10 + [str(other)] * 10
+    assert _is_png(png)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dca.csv", "dca.png", "sim.csv", "wrong"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--thresholds", "0", "0.5", "0.01"], "threshold low must be a probability above 0 and below 1"),
+        (["--thresholds", "0.1", "1", "0.01"], "threshold high must be a probability above 0 and below 1"),
+        (["--thresholds", "0.4", "0.1", "0.01"], "low must not exceed high"),
+        (["--thresholds", "0.1", "0.4", "-0.1"], "step must be a number above 0"),
+        (["--thresholds", "0.1", "0.4", "nan"], "step must be a number above 0"),
+    ],
+)
+def test_cli_evaluate_rejects_invalid_thresholds(tmp_path, capsys, priors, extra, message):
+    cases = tmp_path / "sim.csv"
+    simulate(priors, 20, missing=0.3, seed=6).to_csv(cases, index=False)
+    capsys.readouterr()
+    assert cli_main(["evaluate", str(cases), "--decision-curve", str(tmp_path / "dca.csv"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.csv"]
+
+
+def test_cli_evaluate_decision_curve_needs_a_csv_name(tmp_path, capsys, priors):
+    cases = tmp_path / "sim.csv"
+    simulate(priors, 20, missing=0.3, seed=6).to_csv(cases, index=False)
+    capsys.readouterr()
+    assert cli_main(["evaluate", str(cases), "--decision-curve", str(tmp_path / "dca.png")]) == 2
+    assert "takes a .csv file" in capsys.readouterr().err
+
+
+def test_decision_curve_plot_draws_every_model():
+    from matplotlib.figure import Figure
+
+    from fasciculation_dx.reporting.plots import decision_curve_plot
+
+    curve = decision_curve([0.9, 0.6, 0.3, 0.1], [True, False, True, False])
+    long = pd.concat([curve.assign(priors="a"), curve.assign(priors="b")], ignore_index=True)
+    ax = decision_curve_plot(long, ax=Figure().subplots())
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:2] == ["refer all", "refer none"] and len(labels) == 4 and labels[-1].endswith(": b")
+    single = decision_curve_plot(curve, ax=Figure().subplots(), title="one")
+    assert len(single.get_lines()) == 3 and single.get_title() == "one"

@@ -454,4 +454,8 @@ def check_directory_target(
                 raise OutputExistsError(
                     f"refusing to replace '{target}': {reason}. Nothing was deleted; choose a new folder"
                 )
+    # the folder is staged beside the target: checked here, before any long work
+    parent = target.parent if str(target.parent) else Path(".")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into the folder '{parent}': permission denied or read-only")
     return target

@@ -45,8 +45,12 @@ The etiology
 ------------
 The etiology's table is derived from base rates and relative risks (:mod:`.etiology`). The base
 rates of each setting are updated from the etiology's marginal counts among that setting's cases
-(the confirmed diagnosis, or its posterior when unknown): a Dirichlet-multinomial update of the
-marginal, exact because a base rate *is* the etiology's marginal in its setting. The relative
+(the confirmed diagnosis, or its posterior when unknown), exact because a base rate *is* the
+etiology's marginal in its setting. Each rate has its own Beta prior whose concentration is read
+off its own range (as a row's, above), and the posterior means are renormalised to sum to 1. A
+single Dirichlet over all the rates would give a cause at 2e-6 a pseudo-count of about 1e-4, so a
+cohort without that cause would shrink it a thousandfold; absence from 10,000 patients is almost
+no evidence against a rate of 2e-6, and with its own prior the rate stays inside its range. The relative
 risks in ``etiology_modifiers.csv`` are left as they are: estimating them honestly needs
 etiology-by-exposure counts far larger than a clinic's case series, and their sources are
 population studies. Every other table (context and trigger priors, mechanisms, findings) is
@@ -62,13 +66,16 @@ followed by the old note.
 from __future__ import annotations
 
 import datetime
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .. import errors
 from ..errors import EvidenceError, FasciculationDxError
+from ..network.etiology import EtiologyFitError, etiology_table
 from ..network.loader import load_priors
 from ..network.paths import shipped_priors_dir
 from ..network.priors import DEFAULT_SETTING, Priors, Source
@@ -81,7 +88,7 @@ from .calibration_output import (
     write_calibrated,
 )
 from .cases import Cases, read_cases
-from .em import ArrayModel, CaseData, case_posteriors, expected_counts, posterior_mean
+from .em import ArrayModel, CaseData, case_posteriors, expected_counts, posterior_mean, rate_posterior_mean
 from .pseudocounts import ALPHA_MAX, ALPHA_MIN, column_concentration, row_concentration
 
 __all__ = [
@@ -117,6 +124,7 @@ def calibrate(
     tol: float = 1e-6,
     out: str | Path | None = None,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> CalibrationResult:
     """Update the priors from a case table by Bayesian estimation (see the module docstring).
 
@@ -136,6 +144,9 @@ def calibrate(
         When given, write the calibrated priors there (see :func:`write_calibrated`).
     overwrite
         Allow replacing an existing ``out`` directory (never the shipped priors).
+    progress
+        Show a progress bar on stderr: each EM iteration's log-likelihood, largest parameter
+        change and elapsed time, then when and why the EM stopped.
 
     Returns
     -------
@@ -169,6 +180,7 @@ def calibrate(
     converged = False
     iterations = 0
     counts = None
+    bar = tqdm(total=max_iter, desc="EM", unit="it", disable=not progress, file=sys.stderr, leave=True)
     for iterations in range(1, max_iter + 1):  # noqa: B007
         arrays = model.arrays(values, base, data.groups)
         counts = expected_counts(model, data, arrays)
@@ -179,12 +191,27 @@ def calibrate(
             change = max(change, float(np.max(np.abs(new - values[node]))))
             values[node] = new
         for s, c in counts.base.items():
-            new = posterior_mean(prior_base[s][None, :], np.array([model.base_alpha[s]]), c[None, :])[0]
+            new = rate_posterior_mean(prior_base[s], model.base_alpha[s], c)
             change = max(change, float(np.max(np.abs(new - base[s]))))
             base[s] = new
+        bar.set_postfix_str(f"log-likelihood {counts.log_likelihood:.6g}, change {change:.2e}", refresh=False)
+        bar.update()
         if change < tol:
             converged = True
             break
+    bar.close()
+    if progress:
+        elapsed = bar.format_dict["elapsed"]
+        if converged:
+            print(
+                f"EM converged after {iterations} iterations ({elapsed:.1f} s): no parameter moved more than {tol:g}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"EM reached the limit of {max_iter} iterations without converging ({elapsed:.1f} s); raise --max-iter",
+                file=sys.stderr,
+            )
     assert counts is not None
     source = Source(
         source_id=source_id(cases.name, cases.sha256),
@@ -201,7 +228,15 @@ def calibrate(
         ),
         verification="primary",
     )
-    new_priors, report = result_priors(model, values, base, counts, source)
+    try:
+        new_priors, report = result_priors(model, values, base, counts, source)
+        for s in new_priors.settings:
+            etiology_table(new_priors, s)  # the written base rates must be reproducible
+    except EtiologyFitError as err:
+        raise CalibrationError(
+            f"the calibrated priors computed from {cases.name} could not be written: {err}. The fault lies in "
+            "the newly computed priors, not in the case file; nothing was written"
+        ) from None
     result = CalibrationResult(new_priors, report, source, cases.n, iterations, converged, tuple(trace))
     if out is not None:
         result = write_calibrated(result, out, overwrite=overwrite)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ from .em import ArrayModel, Counts
 __all__ = ["CalibrationResult", "PROVENANCE_FILE", "write_calibrated"]
 
 SIGNIFICANT = 6
+MIN_LOW = 1e-12
+"""The smallest range low written (a Beta quantile of a rare state can underflow to 1e-308)."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +72,24 @@ class CalibrationResult:
 
 
 def _round_column(values: np.ndarray) -> np.ndarray:
-    """Round to SIGNIFICANT digits, the largest entry taking the rounding residual."""
-    out = np.array([float(f"{v:.{SIGNIFICANT}g}") for v in values])
-    i = int(np.argmax(out))
-    out[i] = round(1.0 - (out.sum() - out[i]), 12)
-    return out
+    """Round to SIGNIFICANT digits, the largest entry taking the rounding residual.
+
+    The residual is computed in decimal arithmetic on the written digits, so the column as written
+    sums to exactly 1 in decimal (and within a few units in the last place in binary).
+    """
+    digits = [Decimal(f"{v:.{SIGNIFICANT}g}") for v in values]
+    i = int(np.argmax([float(d) for d in digits]))
+    digits[i] = Decimal(1) - (sum(digits, Decimal(0)) - digits[i])
+    return np.array([float(d) for d in digits])
 
 
 def _round(x: float) -> float:
     return float(f"{x:.{SIGNIFICANT}g}")
+
+
+def _range_low(x: float, value: float) -> float:
+    """Return a range's low end as written: rounded, at least MIN_LOW unless the value is lower, at most the value."""
+    return min(max(_round(x), MIN_LOW), value)
 
 
 def source_id(name: str, digest: str) -> str:
@@ -93,19 +104,25 @@ def result_priors(model: ArrayModel, values, base, counts: Counts, source: Sourc
     records = []
     replaced: dict[tuple[str, int], Parameter] = {}
 
-    def column(rows: list[Parameter], new: np.ndarray, alpha: float, n: np.ndarray) -> None:
+    def column(rows: list[Parameter], new: np.ndarray, alpha: float | np.ndarray, n: np.ndarray) -> None:
+        """One column: a Dirichlet of concentration ``alpha``, or independent Betas (an array of them)."""
         total = float(n.sum())
-        if not math.isfinite(alpha) or total <= 0:
+        rates = np.ndim(alpha) > 0
+        if total <= 0 or not np.isfinite(alpha).any():
             return
         rounded = _round_column(new)
-        post = alpha * np.array([r.value for r in rows]) + n
-        a0 = post.sum()
-        for r, v, a in zip(rows, rounded, post):
-            if a > 0 and a0 - a > 0:
-                low, high = (float(x) for x in special.betaincinv(a, a0 - a, [0.025, 0.975]))
+        values = np.array([r.value for r in rows])
+        post = alpha * values + n
+        # a Beta marginal: the state's posterior weight against the rest of the column's
+        rest = (np.asarray(alpha) * (1 - values) + total - n) if rates else post.sum() - post
+        for r, v, a, b, fixed in zip(rows, rounded, post, rest, ~np.isfinite(np.broadcast_to(alpha, values.shape))):
+            if fixed:
+                continue
+            if a > 0 and b > 0:
+                low, high = (float(x) for x in special.betaincinv(a, b, [0.025, 0.975]))
             else:
                 low = high = float(v)
-            low, high = min(_round(low), v), max(_round(high), v)
+            low, high = _range_low(low, v), max(_round(high), v)
             if (v, low, high) == (r.value, r.low, r.high) and r.source_id == source.source_id:
                 continue
             note = (
@@ -127,7 +144,7 @@ def result_priors(model: ArrayModel, values, base, counts: Counts, source: Sourc
                     "old_high": r.high,
                     "low": low,
                     "high": high,
-                    "prior_alpha": alpha,
+                    "prior_alpha": float(np.broadcast_to(alpha, values.shape)[rows.index(r)]),
                     "count": total,
                 }
             )

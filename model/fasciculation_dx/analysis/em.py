@@ -22,7 +22,7 @@ from ..network.etiology import etiology_table
 from ..network.priors import DEFAULT_SETTING, Parameter, Priors
 from ..network.tables import match_columns
 from .cases import Cases, read_cases
-from .pseudocounts import column_concentration
+from .pseudocounts import ALPHA_MIN, column_concentration, row_concentration
 
 __all__ = ["case_posteriors"]
 
@@ -87,6 +87,10 @@ class ArrayModel:
         )
         self.priors = priors
         self.roots = engine.roots
+        # the roots in the engine's two groups: a root configuration's flat index is
+        # (first-group configuration) * (second-group size) + (second-group configuration)
+        self.root_split = len(engine._root_groups[0])
+        self.root_patterns = engine._root_patterns  # indicator rows, one per observation pattern of each group
         self.mechanisms = engine.mechanisms
         self.configs = engine.mechanism_configs
         self.direct_nodes = tuple(engine.direct)
@@ -107,12 +111,20 @@ class ArrayModel:
             pool[np.arange(len(self.configs)), config] = 1.0
             self.via_pool[f] = pool
         root_cards = [len(priors.nodes[r].states) for r in self.roots]
-        self.root_configs = np.array(np.unravel_index(np.arange(int(np.prod(root_cards))), root_cards)).T
+        cards_a, cards_b = root_cards[: self.root_split], root_cards[self.root_split :]
+        self.root_configs_a = np.array(np.unravel_index(np.arange(int(np.prod(cards_a))), cards_a)).T.reshape(
+            -1, len(cards_a)
+        )
+        self.root_configs_b = np.array(np.unravel_index(np.arange(int(np.prod(cards_b))), cards_b)).T.reshape(
+            -1, len(cards_b)
+        )
         self.etiologies = priors.etiology_states
         self.base_rows = {
             s: [next(p for p in priors.base_rates if p.key == (s, e)) for e in self.etiologies] for s in priors.settings
         }
-        self.base_alpha = {s: column_concentration(rows) for s, rows in self.base_rows.items()}
+        # each base rate has its own Beta prior, read off its own range (a rare cause's rate keeps its
+        # range when a cohort simply has none of it); see the calibration module
+        self.base_alpha = {s: np.array([_rate_concentration(p) for p in rows]) for s, rows in self.base_rows.items()}
 
     def with_values(self, values: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], nodes=None) -> Priors:
         """Priors whose base rates and CPT rows (of ``nodes``, default all) carry the given values."""
@@ -206,14 +218,15 @@ class CaseData:
         self.groups = {s: np.flatnonzero(settings == s) for s in priors.settings if (settings == s).any()}
         self.direct = self._one_hot(model, model.direct_nodes)
         self.via = self._one_hot(model, model.via_nodes)
-        # which root configurations each case is consistent with
-        mask = np.ones((n, len(model.root_configs)), dtype=bool)
-        for j, root in enumerate(model.roots):
-            c = self.codes[root]
-            seen = c >= 0
-            mask[seen] &= model.root_configs[None, :, j] == c[seen, None]
-        self.root_mask = mask.astype(float)
-        self.root_missing = np.stack([self.codes[r] < 0 for r in model.roots], axis=1) if model.roots else None
+        root_codes = (
+            np.stack([self.codes[r] for r in model.roots], axis=1) if model.roots else np.zeros((n, 0), dtype=np.intp)
+        )
+        # each case's observation pattern in each root group (digit 0 = not recorded, s + 1 = state s)
+        digits = np.where(root_codes < 0, 0, root_codes + 1).astype(np.int64)
+        radix = np.array([len(priors.nodes[r].states) + 1 for r in model.roots], dtype=np.int64)
+        split = model.root_split
+        self.pattern_a = digits[:, :split] @ _place_values(radix[:split])
+        self.pattern_b = digits[:, split:] @ _place_values(radix[split:])
         self.root_seen_counts = {
             r: np.bincount(self.codes[r][self.codes[r] >= 0], minlength=len(priors.nodes[r].states)).astype(float)
             for r in model.roots
@@ -229,6 +242,40 @@ class CaseData:
             out[seen, offset + c[seen]] = 1.0
             offset += size
         return out
+
+
+def _rate_concentration(rate: Parameter) -> float:
+    """Return a base rate's Beta concentration from its range (one pseudo-patient when the range says nothing)."""
+    alpha = row_concentration(rate.value, rate.low, rate.high)
+    return ALPHA_MIN if np.isnan(alpha) else alpha
+
+
+def rate_posterior_mean(values: np.ndarray, alpha: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Posterior means of base rates under independent Beta priors, renormalised to sum to 1.
+
+    Rate ``i`` has the prior ``Beta(alpha_i p_i, alpha_i (1 - p_i))`` and sees ``n_i`` of ``N``
+    cases, so its mean is ``(alpha_i p_i + n_i) / (alpha_i + N)``; the means are then divided by
+    their sum. A fixed rate (infinite ``alpha_i``) keeps its value before the division.
+    """
+    total = counts.sum()
+    if total <= 0:
+        return values.copy()
+    fixed = ~np.isfinite(alpha)
+    a = np.where(fixed, 0.0, alpha)
+    out = np.where(fixed, values, (a * values + counts) / (a + total))
+    return out / out.sum()
+
+
+def _groups(labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``[(label, positions)]`` for every distinct label of an integer array."""
+    order = np.argsort(labels, kind="stable")
+    values, starts = np.unique(labels[order], return_index=True)
+    return [(int(v), order[a:b]) for v, a, b in zip(values, starts, [*starts[1:], len(order)])]
+
+
+def _place_values(radix: np.ndarray) -> np.ndarray:
+    """Weights that read digits in these radices as one number, the first digit most significant."""
+    return np.cumprod([1, *radix[::-1]])[:-1][::-1].astype(np.int64)
 
 
 def expected_counts(
@@ -251,8 +298,19 @@ def expected_counts(
         log_direct = _stacked_logs(arr.direct, model.direct_nodes)  # (sum S, n_e)
         log_via = _stacked_logs(arr.via, model.via_nodes)  # (sum S, K)
         base = np.zeros(n_e)
+        # the root factor in two steps (as the compiled engine): the joint summed over the first
+        # group's recorded pattern, for every pattern in these cases: (P, n_e, K_b)
+        ia, ib = model.root_patterns
+        k_a, k_b = ia.shape[1], ib.shape[1]
+        joint3 = arr.root_joint.reshape(n_e, k_a, k_b)
+        present, first_of = np.unique(data.pattern_a[members], return_inverse=True)
+        by_first = (ia[present] @ joint3.transpose(1, 0, 2).reshape(k_a, -1)).reshape(len(present), n_e, k_b)
+        # sums over cases of their (posterior-weighted) second-group indicators, per first pattern,
+        # for the expected counts of unrecorded roots
+        weighted = np.zeros((len(present), n_e, k_b))
         for start in range(0, len(members), CHUNK):
             idx = members[start : start + CHUNK]
+            first = first_of[start : start + CHUNK]
             o_direct, o_via = data.direct[idx], data.via[idx]
             ld = o_direct @ log_direct
             lm = o_via @ log_via
@@ -260,8 +318,12 @@ def expected_counts(
             bad = (top_d < IMPOSSIBLE_LOG) | (top_m < IMPOSSIBLE_LOG)
             d = np.exp(ld - top_d[:, None])
             mm = np.exp(lm - top_m[:, None])
-            mask = data.root_mask[idx]
-            a = (mask @ arr.root_joint.T) * d  # (m, n_e)
+            second = ib[data.pattern_b[idx]]  # (m, K_b)
+            roots = np.empty((len(idx), n_e))
+            groups = _groups(first)
+            for p, rows in groups:
+                roots[rows] = second[rows] @ by_first[p].T
+            a = roots * d  # (m, n_e)
             if labelled:
                 lab = data.labels[idx]
                 has = np.flatnonzero(lab >= 0)
@@ -288,21 +350,32 @@ def expected_counts(
             mech_counts += arr.mech_given_e * (az.T @ mm)
             direct_counts += o_direct.T @ post_e
             via_counts += o_via.T @ post_k
-            # context and trigger nodes left unrecorded: expected counts from their posterior
+            # context and trigger nodes: each case's posterior over the root configurations is
+            # its indicators times sum_e w(e) P(e, c) / z with w = d b (the label, when known,
+            # restricts e); summed over cases per first-group pattern it is one product
             if model.roots:
-                miss = data.root_missing[idx] & ~bad[:, None]
-                rows = np.flatnonzero(miss.any(axis=1))
-                if len(rows):
-                    weight = d[rows] * b[rows] * (a[rows] > 0)  # the label, when known, restricts e
-                    q = mask[rows] * (weight @ arr.root_joint)
-                    q /= q.sum(axis=1, keepdims=True)
-                    for j, root in enumerate(model.roots):
-                        if miss[rows, j].any():
-                            counts.config[root][:, 0] += np.bincount(
-                                model.root_configs[:, j],
-                                weights=q[miss[rows, j]].sum(axis=0),
-                                minlength=len(model.tables[root].states),
-                            )
+                w = d * b * (a > 0) / z[:, None]
+                w[bad] = 0.0
+                for p, rows in groups:
+                    weighted[p] += w[rows].T @ second[rows]
+        if model.roots:
+            # sum over cases of the posterior over (first, second) group configurations, marginalised
+            # to each root; recorded roots contribute their own state, counted separately below
+            over_a = (ia[present] * np.einsum("eab,peb->pa", joint3, weighted)).sum(axis=0)  # (K_a,)
+            over_b = np.einsum("peb,peb->b", by_first, weighted)  # (K_b,)
+            for j, root in enumerate(model.roots):
+                over, configs = (
+                    (over_a, model.root_configs_a[:, j])
+                    if j < model.root_split
+                    else (
+                        over_b,
+                        model.root_configs_b[:, j - model.root_split],
+                    )
+                )
+                total = np.bincount(configs, weights=over, minlength=len(model.tables[root].states))
+                seen = data.codes[root][members]
+                recorded = np.bincount(seen[seen >= 0], minlength=len(model.tables[root].states))
+                counts.config[root][:, 0] += np.clip(total - recorded, 0.0, None)
         counts.base[setting] = base
     if impossible:
         rows = data.cases.row_numbers()[sorted(impossible)]

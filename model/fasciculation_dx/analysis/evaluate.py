@@ -18,6 +18,10 @@ Metrics (over the cases with a confirmed ``etiology``; each case is scored in it
 The reliability diagram pools every (case, etiology) pair, one-vs-rest, into equal-width bins of
 predicted probability and plots the observed frequency against the mean prediction, next to the
 same for ``P(pathological)``.
+
+The decision curve (:meth:`Evaluation.decision_curve`, :func:`decision_curves`; see
+:mod:`.decision_curve`) gives the net benefit of referring for EMG when ``P(pathological)``
+reaches a threshold, against referring every case or none.
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ from ..network.paths import shipped_priors_dir
 from ..network.priors import DEFAULT_SETTING, Priors
 from .calibration import case_posteriors
 from .cases import Cases, read_cases
+from .decision_curve import decision_curve
 
-__all__ = ["Evaluation", "evaluate", "compare", "reliability_table", "plot_reliability"]
+__all__ = ["Evaluation", "evaluate", "compare", "reliability_table", "plot_reliability", "decision_curves"]
 
 FLOOR = 1e-15
 
@@ -66,6 +71,21 @@ class Evaluation:
     per_etiology: pd.DataFrame
     cases: pd.DataFrame
     posteriors: pd.DataFrame
+
+    def decision_curve(self, thresholds=None) -> pd.DataFrame:
+        """Net benefit of referring when ``P(pathological) >= t``, against referring all or none.
+
+        Parameters
+        ----------
+        thresholds
+            Threshold probabilities strictly between 0 and 1; 0.01 to 0.50 by 0.01 when omitted.
+
+        Returns
+        -------
+        pandas.DataFrame
+            See :func:`fasciculation_dx.analysis.decision_curve.decision_curve`.
+        """
+        return decision_curve(self.cases["p_pathological"], self.cases["pathological"].astype(bool), thresholds)
 
 
 def _auc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -309,6 +329,32 @@ def plot_reliability(
         with atomic_file(path, overwrite=overwrite) as tmp:
             fig.savefig(tmp, format="png", dpi=120)
     return fig
+
+
+def decision_curves(evaluations: Evaluation | Mapping[str, Evaluation], thresholds=None) -> pd.DataFrame:
+    """Stack the decision curves of one or several evaluations into one long table.
+
+    Parameters
+    ----------
+    evaluations
+        One evaluation, or ``{name: Evaluation}`` (e.g. from :func:`compare`).
+    thresholds
+        Threshold probabilities strictly between 0 and 1; 0.01 to 0.50 by 0.01 when omitted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``priors`` (the name; ``"model"`` for a single evaluation) followed by the columns of
+        :func:`fasciculation_dx.analysis.decision_curve.decision_curve`, one block of rows per
+        evaluation.
+    """
+    if isinstance(evaluations, Evaluation):
+        evaluations = {"model": evaluations}
+    if not evaluations:
+        raise ArgumentError("decision_curves needs at least one evaluation")
+    blocks = [ev.decision_curve(thresholds).assign(priors=name) for name, ev in evaluations.items()]
+    table = pd.concat(blocks, ignore_index=True)
+    return table[["priors", *blocks[0].columns.drop("priors")]]
 
 
 def format_metrics(table: pd.DataFrame | pd.Series) -> str:

@@ -2,23 +2,21 @@
 
 Fitting a distribution to each parameter
     Every probability column (the rows of a CPT file with the same parent values, or one
-    setting's base rates) gets a distribution whose mean is the column's point values ``p``.
-    A two-state column is a **Beta** ``Beta(kappa p_1, kappa p_2)``, its concentration ``kappa``
-    chosen so that the central 95% intervals of the states approximately span their rows'
-    ``[low, high]`` (least squares over a log-spaced grid from 0.5 to 10^6, steps of about 5%).
-    A column with more states is a **Dirichlet-type** draw: each state ``i`` draws
-    ``Gamma(kappa_i p_i, 1/kappa_i)`` with its own ``kappa_i`` fitted to its own range the same way,
-    and the draws are normalised. With equal ``kappa_i`` this is exactly ``Dirichlet(kappa p)``;
-    one concentration cannot give a common state (0.25 in [0.1, 0.45]) and a rare one (0.003 in
-    [0.0008, 0.012]) their own ranges, so each state keeps its own. States whose point value is
-    0 or 1 are **structural** (a logical impossibility or certainty) and stay fixed, so evidence
-    impossible under the point model stays impossible; a column whose rows all have
-    ``low == high`` stays fixed too.
+    setting's base rates) gets a distribution whose mean is the column's point values ``p`` and
+    whose central 95% intervals are the rows' ``[low, high]``, matched on the logit scale so that
+    both ends are honoured. A two-state column is a split **logit-normal** (a normal with
+    different scales below and above its median, on the logit scale) fitted exactly; a column with
+    more states draws each state's log independently from a split normal and divides by the sum,
+    the split normals calibrated so that the normalised states keep the means and (approximately)
+    the ranges. States whose point value is 0 or 1 are **structural** (a logical impossibility or
+    certainty) and stay fixed, so evidence impossible under the point model stays impossible; a
+    column whose rows all have ``low == high`` stays fixed too.
 
-    A relative risk (``etiology_modifiers.csv``) gets a **lognormal** with median at its value and
-    ``sigma = (ln high - ln low) / (2 * 1.96)`` (so ``[low, high]`` is its central 95% interval
-    when the range is symmetric on the log scale); when ``low`` is 0, ``sigma = ln(high/value) /
-    1.96``. A relative risk of 0, or one with ``low == high`` (the reference rows), stays fixed.
+    A relative risk (``etiology_modifiers.csv``) gets a split **lognormal** with its median at its
+    value and ``[low, high]`` its central 95% interval (when ``low`` is 0 the lower side mirrors
+    the upper). A relative risk of 0, or one with ``low == high`` (the reference rows), stays
+    fixed. The details, tolerances and the few ranges too wide for their value to be a mean are in
+    :mod:`fasciculation_dx.analysis.parameter_distributions`.
 
 Drawing
     Columns are independent. Each column has its own random stream, spawned from the seed by

@@ -68,6 +68,12 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--top", type=whole_number(0, "--top"), default=15, metavar="N", help="changes to print (default 15; 0: none)"
     )
+    p.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress on stderr (by default each EM iteration shows its log-likelihood, change and elapsed time)",
+    )
     return p
 
 
@@ -95,6 +101,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         tol=args.tol,
         out=args.out,
         overwrite=args.overwrite,
+        progress=not args.quiet,
     )
     print(
         f"calibrated on {result.n_cases} cases ({result.iterations} EM iterations, "
@@ -160,13 +167,17 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 # -- evaluate -----------------------------------------------------------------------------------
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``evaluate CASES [--priors DIR] [--compare DIR] [--reliability PNG [--overwrite]] [--json]``."""
+    """Register ``evaluate CASES [--priors DIR] [--compare DIR] [--reliability PNG] [--decision-curve CSV] ...``."""
     p = subparsers.add_parser(
         "evaluate",
         help="score the model on cases with confirmed diagnoses",
         description="Top-1/top-3 accuracy, log loss, Brier score, AUC benign vs pathological, "
         "calibration-in-the-large and a per-etiology table; --compare scores a second priors "
-        "directory on the same cases.",
+        "directory on the same cases. --decision-curve adds a decision curve (Vickers & Elkin 2006): the net "
+        "benefit of referring for EMG when P(pathological) >= t, that is true positives per patient minus false "
+        "positives per patient weighted by t/(1-t), the harm of an unneeded referral the threshold t implies, "
+        "compared with referring every case or none. It summarises how useful the model would have been on these "
+        "cases; it supports, and does not replace, clinical judgement about an individual patient.",
     )
     p.add_argument("cases", type=Path, help="the case file (.csv or .parquet) with an 'etiology' column")
     _common(p)
@@ -178,7 +189,25 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         metavar="PNG",
         help="write a reliability diagram (atomically; refused if PNG exists, unless --overwrite)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace PNG if it exists")
+    p.add_argument(
+        "--decision-curve",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="write the decision-curve table to CSV (columns priors, threshold, net_benefit_model, "
+        "net_benefit_refer_all, net_benefit_refer_none, referral_rate; one block per priors with --compare) "
+        "and its figure beside it with the extension .png (atomically; refused if either exists, unless --overwrite)",
+    )
+    p.add_argument(
+        "--thresholds",
+        nargs=3,
+        type=float,
+        default=(0.01, 0.5, 0.01),
+        metavar=("LOW", "HIGH", "STEP"),
+        help="the decision curve's threshold probabilities, from LOW to HIGH by STEP, each above 0 and below 1 "
+        "(default 0.01 0.5 0.01; used with --decision-curve)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace the output files if they exist")
     p.add_argument("--per-etiology", action="store_true", help="print the per-etiology table")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     return p
@@ -190,13 +219,20 @@ def _finite(x):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``evaluate``; returns the exit status."""
-    from ..analysis.evaluate import compare, format_metrics, plot_reliability
+    from ..analysis.decision_curve import threshold_grid
+    from ..analysis.evaluate import compare, decision_curves, format_metrics, plot_reliability
     from ..atomic import check_file_target
 
     if (status := _missing_file(args.cases)) is not None:
         return status
     if args.reliability is not None:  # before any work: exists, is a directory, folder missing or read-only
         check_file_target(args.reliability, overwrite=args.overwrite)
+    curve_png = thresholds = None
+    if args.decision_curve is not None:
+        thresholds = threshold_grid(*args.thresholds)
+        curve_png = _decision_curve_png(args.decision_curve)
+        for target in (args.decision_curve, curve_png):
+            check_file_target(target, overwrite=args.overwrite)
     base_name = str(args.priors) if args.priors is not None else "shipped"
     named = {base_name: _priors(args.priors)}
     if args.compare is not None:
@@ -207,6 +243,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         plot_reliability(
             evaluations, args.reliability, title=f"Reliability on {args.cases.name}", overwrite=args.overwrite
         )
+    curve = None
+    if args.decision_curve is not None:
+        curve = decision_curves(evaluations, thresholds)
+        _write_decision_curve(curve, args.decision_curve, curve_png, args.cases.name, overwrite=args.overwrite)
     if args.json:
         out = {
             "cases": str(args.cases),
@@ -215,6 +255,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 n: json.loads(ev.per_etiology.reset_index().to_json(orient="records")) for n, ev in evaluations.items()
             },
         }
+        if curve is not None:
+            out["decision_curve"] = json.loads(curve.to_json(orient="records"))
         print(json.dumps(out, indent=2))
     else:
         print(f"scored {int(next(iter(evaluations.values())).metrics['n'])} cases of {args.cases}")
@@ -225,7 +267,34 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 print(ev.per_etiology[ev.per_etiology["n"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
     if args.reliability is not None and not args.json:
         print(f"wrote the reliability diagram to {args.reliability}")
+    if curve is not None and not args.json:
+        print(f"wrote the decision curve to {args.decision_curve} and {curve_png}")
     return 0
+
+
+def _decision_curve_png(csv: Path) -> Path:
+    from ..errors import ArgumentError
+
+    if csv.suffix.lower() != ".csv":
+        raise ArgumentError(
+            f"--decision-curve takes a .csv file (its figure is written beside it as .png). Got '{csv}' instead"
+        )
+    return csv.with_suffix(".png")
+
+
+def _write_decision_curve(curve, csv: Path, png: Path, cases_name: str, *, overwrite: bool) -> None:
+    """Write the decision-curve table and its figure, each atomically."""
+    from matplotlib.figure import Figure
+
+    from ..atomic import atomic_file
+    from ..reporting.plots import decision_curve_plot
+
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    decision_curve_plot(curve, ax=fig.subplots(), title=f"Decision curve on {cases_name}")
+    with atomic_file(csv, overwrite=overwrite) as tmp:
+        curve.to_csv(tmp, index=False, float_format="%.10g")
+    with atomic_file(png, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
 
 
 # -- standalone ---------------------------------------------------------------------------------

@@ -7,8 +7,9 @@
     P(etiology = e | c) = w(e) * prod_p RR(p, c_p, e) / Z(c)
 
 with ``Z(c)`` normalising over etiologies. The weights ``w`` are fitted by iterative
-proportional scaling so that ``sum_c P(c) P(e | c)`` equals the base rate of ``e`` exactly,
-where ``P(c)`` is the product of the parents' priors (they are root nodes).
+proportional scaling so that ``sum_c P(c) P(e | c)`` equals the base rate of ``e`` exactly (to
+``FIT_TOLERANCE``; the rates divided by their sum, which the schema lets differ from 1 by up to
+``SUM_TOLERANCE``), where ``P(c)`` is the product of the parents' priors (they are root nodes).
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ def etiology_table(priors: Priors, setting: str) -> np.ndarray:
         If some parent configuration leaves no etiology possible, or the base rates cannot be
         matched (an etiology with a positive base rate has a relative risk of 0 everywhere).
     """
+    # the schema lets a setting's base rates sum to 1 within SUM_TOLERANCE; the network's marginal
+    # sums to 1 exactly, so it is fitted to the rates' proportions (nothing is written back)
     base = base_rate_vector(priors, setting)
+    base = base / base.sum()
     rr = _unnormalised(priors)
     prior_c = _parent_prior(priors)
     n_e = len(base)

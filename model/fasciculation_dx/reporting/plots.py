@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..analysis.sensitivity import SensitivityFunction
 
-__all__ = ["tornado", "sensitivity_curve", "interval_plot", "settings_plot"]
+__all__ = ["tornado", "sensitivity_curve", "interval_plot", "settings_plot", "decision_curve_plot"]
 
 
 def axes_or_new(ax, size: tuple[float, float]):
@@ -146,4 +146,50 @@ def settings_plot(table: pd.DataFrame, top: int = 10, ax=None, title: str | None
     ax.set_xlabel("posterior probability")
     ax.legend(fontsize=8)
     ax.set_title(title or "The same scenario in each care setting")
+    return ax
+
+
+def decision_curve_plot(table: pd.DataFrame, ax=None, title: str | None = None):
+    """Draw a decision curve: net benefit against the threshold probability of referral.
+
+    One line per model (the ``priors`` column of
+    :func:`fasciculation_dx.analysis.evaluate.decision_curves`, or a single model for the table
+    of :func:`fasciculation_dx.analysis.decision_curve.decision_curve`), with "refer all" and
+    "refer none" for reference. The vertical axis stops a little below 0, as is usual for
+    decision curves, so that "refer all" leaves the frame where it falls far below "refer none".
+
+    Parameters
+    ----------
+    table
+        A decision-curve table, with or without a ``priors`` column.
+    ax
+        Axes to draw on; a new figure when omitted.
+    title
+        The title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = axes_or_new(ax, (7, 4.6))
+    groups = list(table.groupby("priors", sort=False)) if "priors" in table else [("model", table)]
+    first = groups[0][1]
+    ax.plot(first["threshold"], first["net_benefit_refer_all"], color="0.45", linestyle="--", label="refer all")
+    ax.plot(first["threshold"], first["net_benefit_refer_none"], color="0.2", linewidth=1, label="refer none")
+    for name, rows in groups:
+        ax.plot(
+            rows["threshold"], rows["net_benefit_model"], linewidth=2, label=f"refer if P(pathological) >= t: {name}"
+        )
+    values = np.concatenate(
+        [table["net_benefit_model"].to_numpy(float), table["net_benefit_refer_all"].to_numpy(float)]
+    )
+    top = max(float(np.nanmax(values)), 0.01) * 1.1
+    lowest_model = float(np.nanmin(table["net_benefit_model"].to_numpy(float)))
+    ax.set_ylim(max(min(lowest_model, 0.0) - 0.05 * top, -top), top)
+    if table["threshold"].nunique() > 1:
+        ax.set_xlim(float(table["threshold"].min()), float(table["threshold"].max()))
+    ax.set_xlabel("threshold probability t of a pathological cause for EMG referral")
+    ax.set_ylabel("net benefit (true positives per patient)")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or "Decision curve")
     return ax
