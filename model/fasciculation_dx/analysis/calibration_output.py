@@ -115,7 +115,9 @@ def result_priors(model: ArrayModel, values, base, counts: Counts, source: Sourc
         post = alpha * values + n
         # a Beta marginal: the state's posterior weight against the rest of the column's
         rest = (np.asarray(alpha) * (1 - values) + total - n) if rates else post.sum() - post
-        for r, v, a, b, fixed in zip(rows, rounded, post, rest, ~np.isfinite(np.broadcast_to(alpha, values.shape))):
+        alphas = np.broadcast_to(alpha, values.shape)
+        for r, v, a, b, row_alpha in zip(rows, rounded, post, rest, alphas):
+            fixed = not np.isfinite(row_alpha)
             if fixed:
                 continue
             if a > 0 and b > 0:
@@ -144,7 +146,7 @@ def result_priors(model: ArrayModel, values, base, counts: Counts, source: Sourc
                     "old_high": r.high,
                     "low": low,
                     "high": high,
-                    "prior_alpha": float(np.broadcast_to(alpha, values.shape)[rows.index(r)]),
+                    "prior_alpha": float(row_alpha),
                     "count": total,
                 }
             )

@@ -90,6 +90,7 @@ class ArrayModel:
         # the roots in the engine's two groups: a root configuration's flat index is
         # (first-group configuration) * (second-group size) + (second-group configuration)
         self.root_split = len(engine._root_groups[0])
+        self.root_pattern_numbers = engine.root_pattern_numbers
         self.root_patterns = engine._root_patterns  # indicator rows, one per observation pattern of each group
         self.mechanisms = engine.mechanisms
         self.configs = engine.mechanism_configs
@@ -221,12 +222,8 @@ class CaseData:
         root_codes = (
             np.stack([self.codes[r] for r in model.roots], axis=1) if model.roots else np.zeros((n, 0), dtype=np.intp)
         )
-        # each case's observation pattern in each root group (digit 0 = not recorded, s + 1 = state s)
-        digits = np.where(root_codes < 0, 0, root_codes + 1).astype(np.int64)
-        radix = np.array([len(priors.nodes[r].states) + 1 for r in model.roots], dtype=np.int64)
-        split = model.root_split
-        self.pattern_a = digits[:, :split] @ _place_values(radix[:split])
-        self.pattern_b = digits[:, split:] @ _place_values(radix[split:])
+        # each case's observation pattern in each of the engine's two root groups
+        self.pattern_a, self.pattern_b = model.root_pattern_numbers(root_codes)
         self.root_seen_counts = {
             r: np.bincount(self.codes[r][self.codes[r] >= 0], minlength=len(priors.nodes[r].states)).astype(float)
             for r in model.roots
@@ -271,11 +268,6 @@ def _groups(labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
     order = np.argsort(labels, kind="stable")
     values, starts = np.unique(labels[order], return_index=True)
     return [(int(v), order[a:b]) for v, a, b in zip(values, starts, [*starts[1:], len(order)])]
-
-
-def _place_values(radix: np.ndarray) -> np.ndarray:
-    """Weights that read digits in these radices as one number, the first digit most significant."""
-    return np.cumprod([1, *radix[::-1]])[:-1][::-1].astype(np.int64)
 
 
 def expected_counts(

@@ -131,7 +131,7 @@ class BatchScorer:
         self.root_joint = engine.root_joint  # (n_e, *root cardinalities)
         # the engine's two root groups: per observation pattern of the first, the joint summed over
         # it (P_a, n_e, K_b); per pattern of the second, an indicator over its configurations
-        self._root_split = len(engine._root_groups[0])
+        self._root_pattern_numbers = engine.root_pattern_numbers
         self._root_by_pattern = engine._root_by_pattern
         self._root_patterns_b = engine._root_patterns[1]
 
@@ -245,11 +245,9 @@ class BatchScorer:
         # group reads its digits (0 = unobserved, s + 1 = state s) with the first root most
         # significant. Each distinct pattern is summed once, with the same arithmetic whatever
         # else is in the batch, so a case scores the same alone, in a chunk or on a worker.
-        digits = np.where(root_codes < 0, 0, root_codes + 1).astype(np.int64)
-        radix = (cards + 1).astype(np.int64)
-        weights = np.cumprod([1, *radix[::-1]])[:-1][::-1]
-        patterns, inverse = np.unique(digits @ weights, return_inverse=True)
-        size_b = int(np.prod(radix[self._root_split :]))
+        first, second = self._root_pattern_numbers(root_codes)
+        size_b = len(self._root_patterns_b)
+        patterns, inverse = np.unique(first * size_b + second, return_inverse=True)
         first, second = patterns // size_b, patterns % size_b  # patterns are sorted, so first is too
         out = np.empty((len(patterns), n_e))
         values, starts = np.unique(first, return_index=True)

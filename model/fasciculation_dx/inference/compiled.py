@@ -184,6 +184,26 @@ class CompiledEngine:
             for i, r in enumerate(group)
         }
 
+    def root_pattern_numbers(self, root_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each case's observation pattern number in the two root groups.
+
+        Parameters
+        ----------
+        root_codes
+            ``(n, n_roots)`` state indices in :attr:`roots` order, -1 where not recorded.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(first, second)``: the rows of ``_root_by_pattern`` and ``_root_patterns[1]`` that
+            hold each case's patterns (digit 0 = not recorded, ``s + 1`` = state ``s``, the first
+            root of a group most significant, as :func:`_pattern_indicators` numbers them).
+        """
+        digits = np.where(root_codes < 0, 0, root_codes + 1).astype(np.int64)
+        radix = np.array([len(self.priors.nodes[r].states) + 1 for r in self.roots], dtype=np.int64)
+        split = len(self._root_groups[0])
+        return digits[:, :split] @ _place_values(radix[:split]), digits[:, split:] @ _place_values(radix[split:])
+
     # -- the pieces of a query --------------------------------------------------------------------
     def _root_factor(self, evidence: Mapping[str, str]) -> np.ndarray:
         if not any(root in evidence for root in self.roots):
@@ -278,6 +298,11 @@ class CompiledEngine:
         if total <= 0:
             return np.full(len(states), np.nan)
         return values / total
+
+
+def _place_values(radix: np.ndarray) -> np.ndarray:
+    """Weights that read digits in these radices as one number, the first digit most significant."""
+    return np.cumprod([1, *radix[::-1]])[:-1][::-1].astype(np.int64)
 
 
 def _pattern_indicators(cards: list[int]) -> np.ndarray:
