@@ -91,10 +91,13 @@ def test_calibration_moves_toward_the_truth_more_with_more_data(recovery):
     assert mae[1500] < mae[150]
 
 
-def test_em_increases_the_likelihood(recovery):
+def test_em_never_lowers_its_objective(recovery):
+    """Accelerated proposals that would lower the log posterior are replaced by plain EM steps (the
+    renormalised base rates make an EM step itself monotone only to about 1e-7 relative)."""
     _, results = recovery
-    trace = np.array(results[1500].trace)
-    assert np.all(np.diff(trace) > -1e-6 * np.abs(trace[:-1]))
+    objective = np.array(results[1500].objective)
+    assert len(objective) > 1
+    assert np.all(np.diff(objective) >= -1e-6 * np.abs(objective[:-1]))
 
 
 def test_complete_data_update_is_conjugate(truth):
@@ -288,3 +291,90 @@ def test_a_rare_cause_absent_from_a_cohort_keeps_its_rate_inside_its_range(tmp_p
         written = new[p.key]
         assert p.low <= written.value <= p.high, (p.key, p.value, written.value)
         assert written.low > 1e-12 and written.low <= written.value <= written.high
+
+
+# -- speed: distinct cases, components, acceleration ------------------------------------------------
+def test_identical_cases_are_encoded_once_and_counted_by_weight(truth):
+    cohort = simulate(truth, 300, setting=SETTING, missing=0.5, seed=3)[["weakness", "cramps", "etiology"]]
+    doubled = pd.concat([cohort, cohort], ignore_index=True)
+    model = em.ArrayModel(truth)
+    once = em.CaseData(model, cal.read_cases(cohort, truth), SETTING)
+    twice = em.CaseData(model, cal.read_cases(doubled, truth), SETTING)
+    assert len(once.weights) < 300 and once.weights.sum() == 300  # three findings: patterns repeat
+    assert len(twice.weights) == len(once.weights) and twice.weights.sum() == 600
+    values = {n: t.values for n, t in model.tables.items()}
+    base = {s: np.array([p.value for p in rows]) for s, rows in model.base_rows.items()}
+    arrays = model.arrays(values, base, once.groups)
+    post_once, post_twice = np.zeros((300, len(model.etiologies))), np.zeros((600, len(model.etiologies)))
+    a = em.expected_counts(model, once, arrays, labelled=False, posteriors=post_once)
+    b = em.expected_counts(model, twice, arrays, labelled=False, posteriors=post_twice)
+    assert b.log_likelihood == pytest.approx(2 * a.log_likelihood, rel=1e-12)
+    for node in a.config:
+        np.testing.assert_allclose(b.config[node], 2 * a.config[node], rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(post_twice, np.vstack([post_once, post_once]), atol=1e-14)
+
+
+def test_squarem_reaches_plain_em_s_fixed_point_in_fewer_steps(truth, wrong):
+    cohort = simulate(truth, 1500, setting=SETTING, missing=0.3, seed=5)
+    plain = cal.calibrate(cohort, wrong, setting=SETTING, tol=1e-7, max_iter=400, accelerate=False)
+    fast = cal.calibrate(cohort, wrong, setting=SETTING, tol=1e-7, max_iter=400)
+    assert plain.converged and fast.converged
+    assert fast.iterations < plain.iterations / 2, (fast.iterations, plain.iterations)
+    a, b = _values(plain.priors), _values(fast.priors)
+    assert max(abs(a[k] - b[k]) for k in a) < 2e-4
+    assert "converged after" in fast.stopped and "accelerated cycles" in fast.stopped
+
+
+def test_squarem_on_a_slow_linear_map():
+    from fasciculation_dx.analysis.acceleration import squarem
+
+    target = np.array([0.2, 0.3, 0.5])
+
+    def step(x):
+        new = target + 0.97 * (x - target)  # EM-like: a slow contraction toward the fixed point
+        return new, -float(np.sum((x - target) ** 2)), 0.0
+
+    plain = squarem(step, np.array([0.6, 0.3, 0.1]), tol=1e-10, max_evaluations=5000, accelerate=False)
+    fast = squarem(step, np.array([0.6, 0.3, 0.1]), tol=1e-10, max_evaluations=5000)
+    assert plain.converged and fast.converged
+    np.testing.assert_allclose(fast.x, target, atol=1e-9)
+    assert fast.evaluations < plain.evaluations / 10
+
+
+def test_a_run_that_hits_the_step_limit_says_so(truth, wrong):
+    cohort = simulate(truth, 200, setting=SETTING, missing=0.3, seed=6)
+    result = cal.calibrate(cohort, wrong, setting=SETTING, max_iter=2)
+    assert not result.converged and result.iterations == 2
+    assert "reached the limit of 2 steps" in result.stopped and "raise --max-iter" in result.stopped
+
+
+# -- ranges that account for what the data do not show ----------------------------------------------
+def test_calibrated_ranges_cover_a_known_truth():
+    """Ranges from expected counts covered 52-71% of changed latent rows against a nominal 95%.
+
+    The truth moves ten columns (two of a latent mechanism) halfway to an end of their ranges;
+    4,000 patients with 30% of cells missing are calibrated from the unmoved priors.
+    """
+    from fasciculation_dx.analysis import recovery as rc
+
+    start = fdx.load_priors(fdx.shipped_priors_dir())
+    truth = rc.shifted_truth(start)
+    cohort = simulate(truth, 4000, missing=0.3, seed=11)
+    result = cal.calibrate(cohort, start, tol=1e-5)
+    table = rc.recovery_table(truth, result)
+    shifted = rc.coverage(table, shifted_only=True)
+    assert shifted["rows"] == 21
+    assert shifted["error_after"] < shifted["error_before"] / 3
+    assert shifted["covered95"] >= 0.85, table[table["shifted"]]
+    # the ranges treating expected counts as observed (concentration alpha + N) are narrower and miss more
+    report = result.report.set_index(["file", "line"])
+    naive = []
+    for row in table[table["shifted"]].itertuples():
+        r = report.loc[(row.file, row.line)]
+        low, high = stats.beta(
+            row.estimate * (r.prior_alpha + r["count"]), (1 - row.estimate) * (r.prior_alpha + r["count"])
+        ).ppf([0.025, 0.975])
+        naive.append(low <= row.truth <= high)
+    assert np.mean(naive) < shifted["covered95"]
+    everything = rc.coverage(table, min_count=10)
+    assert 0.85 <= everything["covered90"] <= 0.99

@@ -146,13 +146,15 @@ def test_report_command(tmp_path, capsys, monkeypatch):
     args = parser.parse_args(["report", "--out", str(tmp_path / "r"), "--seed", "1", "--draws", "50"])
     calls = []
 
-    def fake(out_dir, priors_dir=None, seed=0, draws=2000):
-        calls.append((Path(out_dir), priors_dir, seed, draws))
+    def fake(out_dir, priors_dir=None, seed=0, draws=2000, progress=False):
+        calls.append((Path(out_dir), priors_dir, seed, draws, progress))
         return [Path(out_dir) / "README.md"]
 
     monkeypatch.setattr(report, "build_reports", fake)
     assert run_report(args) == 0
-    assert calls == [(tmp_path / "r", None, 1, 50)]
+    assert calls == [(tmp_path / "r", None, 1, 50, True)]
+    assert run_report(parser.parse_args(["report", "--out", str(tmp_path / "r"), "--quiet"])) == 0
+    assert calls[-1][-1] is False
     assert "1 files written" in capsys.readouterr().out
     defaults = parser.parse_args(["report"])
     assert (defaults.out, defaults.seed, defaults.draws) == (Path("reports"), 0, 2000)

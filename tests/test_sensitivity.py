@@ -157,6 +157,15 @@ def test_screen_small_matches_functions(small):
         assert row.at_high == pytest.approx(fn.at_high, abs=1e-12)
 
 
+def test_screening_shows_progress_only_when_asked(small, capsys):
+    ev = SCENARIOS[1]
+    quiet = sens.screen(small, ev, "als")
+    assert capsys.readouterr().err == ""
+    shown = sens.screen(small, ev, "als", progress=True)
+    assert "screening" in capsys.readouterr().err
+    assert quiet.equals(shown)
+
+
 @pytest.mark.parametrize("evidence", SCENARIOS[:2])
 @pytest.mark.parametrize("ref", ["cpts/motor_axon_loss.csv:3", "cpts/weakness.csv:5", "base_rates.csv:3"])
 def test_threshold_crossing(small, evidence, ref):

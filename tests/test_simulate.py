@@ -74,3 +74,26 @@ def test_rejects_bad_arguments(priors):
         simulate(priors, 10, missing=1.5)
     with pytest.raises(ValueError):
         simulate(priors, -1)
+
+
+def test_simulate_shows_progress_unless_quiet(tmp_path, capsys):
+    from fasciculation_dx.cli.main import main
+
+    assert main(["simulate", "-n", "300", "--seed", "2", "-o", str(tmp_path / "a.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "simulate" in err and "writing" in err
+    assert main(["simulate", "-n", "300", "--seed", "2", "-o", str(tmp_path / "b.csv"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    # the blocks written one after another make the same file as one write
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_written_in_blocks_equals_written_at_once(tmp_path, monkeypatch):
+    import fasciculation_dx as fdx
+    from fasciculation_dx.analysis import cases
+
+    cohort = simulate(fdx.load_priors(fdx.shipped_priors_dir()), 250, missing=0.3, seed=8)
+    monkeypatch.setattr(cases, "WRITE_BLOCK", 100)
+    cases.write_cases(cohort, tmp_path / "blocks.csv", progress=True)
+    cohort.to_csv(tmp_path / "once.csv", index=False, lineterminator="\n")
+    assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "once.csv").read_bytes()

@@ -345,17 +345,33 @@ class Model:
 
         return monte_carlo(self, evidence, draws, seed)
 
-    def calibrate(self, cases, *, out=None, overwrite: bool = False, max_iter: int = 200, tol: float = 1e-6):
+    def calibrate(
+        self,
+        cases,
+        *,
+        out=None,
+        overwrite: bool = False,
+        max_iter: int = 200,
+        tol: float = 1e-6,
+        progress: bool = False,
+    ):
         """Update the priors from a case table by Bayesian estimation (EM for missing findings).
 
         See :func:`fasciculation_dx.analysis.calibration.calibrate`; the result holds the new priors, a
-        report of what moved, and (with ``out``) the directory written. The shipped priors are
-        never overwritten.
+        report of what moved, its ranges, why the EM stopped (``stopped``), and (with ``out``) the
+        directory written. The shipped priors are never overwritten.
         """
         from .analysis.calibration import calibrate
 
         return calibrate(
-            cases, self.priors, setting=self.setting, out=out, overwrite=overwrite, max_iter=max_iter, tol=tol
+            cases,
+            self.priors,
+            setting=self.setting,
+            out=out,
+            overwrite=overwrite,
+            max_iter=max_iter,
+            tol=tol,
+            progress=progress,
         )
 
     def evaluate(self, cases):

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..atomic import atomic_directory, check_directory_target, checkpoint
 from ..network.loader import load_priors
 from ..network.paths import shipped_priors_dir
 from ..network.priors import HEADERS, Parameter, Priors, Source
 from ..network.writer import format_number, write_files
+from .calibrated_ranges import beta_interval
 from .em import ArrayModel, Counts
 
 __all__ = ["CalibrationResult", "PROVENANCE_FILE", "write_calibrated"]
@@ -45,8 +45,9 @@ class CalibrationResult:
     report
         One row per changed parameter: ``file``, ``line``, ``key``, ``old``, ``new``, ``change``
         (new - old), ``old_low``, ``old_high``, ``low``, ``high``, ``prior_alpha`` (the column's
-        pseudo-count), ``count`` (the column's expected number of cases); sorted by ``|change|``
-        descending.
+        pseudo-count), ``count`` (the column's expected number of cases), ``concentration`` (the
+        row's posterior is about ``Beta(new * concentration, (1 - new) * concentration)``, from the
+        observed information; the range is its central 95%); sorted by ``|change|`` descending.
     source
         The source row added for the case file.
     n_cases
@@ -56,7 +57,15 @@ class CalibrationResult:
     converged
         Whether the largest change of the last iteration was below ``tol``.
     trace
-        Log-likelihood of the cases (natural log) after each E-step.
+        Log-likelihood of the cases (natural log) at the start of each cycle.
+    stopped
+        When and why the EM stopped, in a sentence.
+    objective
+        The EM's objective (log-likelihood plus log prior) at the start of each cycle.
+    cycles
+        Accelerated cycles of the EM (see :mod:`.acceleration`).
+    rejected
+        Accelerated proposals replaced by plain EM steps because the objective fell.
     directory
         Where the priors were written, if they were.
     """
@@ -68,6 +77,10 @@ class CalibrationResult:
     iterations: int
     converged: bool
     trace: tuple[float, ...]
+    stopped: str = ""
+    objective: tuple[float, ...] = ()
+    cycles: int = 0
+    rejected: int = 0
     directory: Path | None = None
 
 
@@ -98,8 +111,14 @@ def source_id(name: str, digest: str) -> str:
     return f"calibration_{stem}_{digest[:12]}"
 
 
-def result_priors(model: ArrayModel, values, base, counts: Counts, source: Source) -> tuple[Priors, pd.DataFrame]:
-    """Build the calibrated priors and the report of what moved from the fitted values."""
+def result_priors(
+    model: ArrayModel, values, base, counts: Counts, source: Source, concentrations: dict[tuple[str, int], float]
+) -> tuple[Priors, pd.DataFrame]:
+    """Build the calibrated priors and the report of what moved from the fitted values.
+
+    ``concentrations`` holds each row's posterior Beta concentration from the observed information
+    (:mod:`.calibrated_ranges`); its range is that Beta's central 95% around the written value.
+    """
     priors = model.priors
     records = []
     replaced: dict[tuple[str, int], Parameter] = {}
@@ -107,23 +126,14 @@ def result_priors(model: ArrayModel, values, base, counts: Counts, source: Sourc
     def column(rows: list[Parameter], new: np.ndarray, alpha: float | np.ndarray, n: np.ndarray) -> None:
         """One column: a Dirichlet of concentration ``alpha``, or independent Betas (an array of them)."""
         total = float(n.sum())
-        rates = np.ndim(alpha) > 0
         if total <= 0 or not np.isfinite(alpha).any():
             return
         rounded = _round_column(new)
-        values = np.array([r.value for r in rows])
-        post = alpha * values + n
-        # a Beta marginal: the state's posterior weight against the rest of the column's
-        rest = (np.asarray(alpha) * (1 - values) + total - n) if rates else post.sum() - post
-        alphas = np.broadcast_to(alpha, values.shape)
-        for r, v, a, b, row_alpha in zip(rows, rounded, post, rest, alphas):
-            fixed = not np.isfinite(row_alpha)
-            if fixed:
+        for r, v, row_alpha in zip(rows, rounded, np.broadcast_to(alpha, rounded.shape)):
+            if not np.isfinite(row_alpha):  # a fixed row
                 continue
-            if a > 0 and b > 0:
-                low, high = (float(x) for x in special.betaincinv(a, b, [0.025, 0.975]))
-            else:
-                low = high = float(v)
+            concentration = concentrations.get((r.file, r.line), float("inf"))
+            low, high = beta_interval(float(v), concentration)
             low, high = _range_low(low, v), max(_round(high), v)
             if (v, low, high) == (r.value, r.low, r.high) and r.source_id == source.source_id:
                 continue
@@ -148,6 +158,7 @@ def result_priors(model: ArrayModel, values, base, counts: Counts, source: Sourc
                     "high": high,
                     "prior_alpha": float(row_alpha),
                     "count": total,
+                    "concentration": concentration,
                 }
             )
 
@@ -183,6 +194,7 @@ def result_priors(model: ArrayModel, values, base, counts: Counts, source: Sourc
         "high",
         "prior_alpha",
         "count",
+        "concentration",
     ]
     report = pd.DataFrame.from_records(records, columns=columns)
     if len(report):

@@ -38,6 +38,7 @@ import csv
 import hashlib
 import io
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -45,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..errors import EvidenceError, FasciculationDxError, Problem
 from ..inference.evidence import observable_states
@@ -256,6 +258,13 @@ def _clean(value) -> str:
     return str(value).strip()
 
 
+def _clean_column(column: pd.Series) -> np.ndarray:
+    """Return a column's cells cleaned as :func:`_clean` does, each distinct value cleaned once."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=True)
+    cleaned = np.array([*(_clean(v) for v in distinct), ""], dtype=object)
+    return cleaned[codes]  # the sentinel -1 picks the trailing "" (a null)
+
+
 def _closest(word: str, choices) -> str:
     close = get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
@@ -404,22 +413,24 @@ def _validate(
             )
     cells: dict[str, list[str]] = {}
     for j, col in keep:
-        values = [_clean(v) for v in raw.iloc[:, j - 1].tolist()]
+        values = _clean_column(raw.iloc[:, j - 1])
         states = allowed[col]
         if states is not None:
             what = "setting" if col == "setting" else ("etiology" if col == ETIOLOGY else f"state of '{col}'")
-            for i, value in enumerate(values):
-                if value != "" and value not in states:
-                    problems.append(
-                        Problem(
-                            name,
-                            row[i],
-                            j,
-                            f"{col} must be empty (not recorded) or a valid {what}: {', '.join(states)}. "
-                            f"Got '{value}' instead.{_closest(value, states)}",
-                        )
+            where, distinct = pd.factorize(values)
+            invalid = np.array([v != "" and v not in states for v in distinct], dtype=bool)
+            for i in np.flatnonzero(invalid[where]):
+                value = values[i]
+                problems.append(
+                    Problem(
+                        name,
+                        row[i],
+                        j,
+                        f"{col} must be empty (not recorded) or a valid {what}: {', '.join(states)}. "
+                        f"Got '{value}' instead.{_closest(value, states)}",
                     )
-        cells[col] = values
+                )
+        cells[col] = values.tolist()
     for node, (finding, wanted) in CONDITIONAL_FINDINGS.items():
         if node not in cells:
             continue
@@ -458,7 +469,13 @@ def _validate(
     return Cases(frame=frame, name=name, sha256=digest, path=path)
 
 
-def write_cases(frame: pd.DataFrame | Cases, path: str | Path, fmt: str | None = None) -> Path:
+WRITE_BLOCK = 100_000
+"""Rows written to a CSV file at a time."""
+
+
+def write_cases(
+    frame: pd.DataFrame | Cases, path: str | Path, fmt: str | None = None, *, progress: bool = False
+) -> Path:
     """Write a case table as CSV, or as Parquet when ``path`` ends in ``.parquet``.
 
     Empty strings stay empty cells in CSV and become nulls in Parquet. The file is written in
@@ -472,6 +489,8 @@ def write_cases(frame: pd.DataFrame | Cases, path: str | Path, fmt: str | None =
         The file to write; its folder is created if needed.
     fmt
         ``"csv"`` or ``"parquet"``; by default read from ``path``'s extension.
+    progress
+        Show a progress bar on stderr while a CSV file is written (in blocks of rows).
 
     Returns
     -------
@@ -487,7 +506,17 @@ def write_cases(frame: pd.DataFrame | Cases, path: str | Path, fmt: str | None =
     if fmt == "parquet":
         frame.astype(object).where(frame != "", None).to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False, lineterminator="\n")
+        with (
+            open(path, "w", encoding="utf-8", newline="") as handle,
+            tqdm(
+                total=len(frame), desc="writing", unit=" rows", unit_scale=True, disable=not progress, file=sys.stderr
+            ) as bar,
+        ):
+            frame.iloc[:0].to_csv(handle, index=False, lineterminator="\n")
+            for start in range(0, len(frame), WRITE_BLOCK):
+                block = frame.iloc[start : start + WRITE_BLOCK]
+                block.to_csv(handle, index=False, header=False, lineterminator="\n")
+                bar.update(len(block))
     return path
 
 

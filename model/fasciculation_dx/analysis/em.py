@@ -9,6 +9,7 @@ blocks of cases; the M-step is the Dirichlet posterior mean (see
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 
 from ..errors import EvidenceError
 from ..inference.compiled import CompiledEngine
-from ..network.etiology import etiology_table
+from ..network.etiology import fit_etiology
 from ..network.priors import DEFAULT_SETTING, Parameter, Priors
 from ..network.tables import match_columns
 from .cases import Cases, read_cases
@@ -27,6 +28,8 @@ from .pseudocounts import ALPHA_MIN, column_concentration, row_concentration
 __all__ = ["case_posteriors"]
 
 CHUNK = 2048
+ROOT_BATCH = 64
+"""First-group root patterns whose weights are formed at a time (a few MB)."""
 
 
 class ColumnTable:
@@ -49,8 +52,6 @@ class ColumnTable:
         assigned, _, _ = match_columns([priors.nodes[p].states for p in spec.parents], keys)
         # configurations in C order of the parents' states
         parent_states = [priors.nodes[p].states for p in spec.parents]
-        import itertools
-
         self.config_column = np.array(
             [key_index[assigned[c]] for c in itertools.product(*parent_states)], dtype=np.intp
         )
@@ -68,14 +69,24 @@ class ColumnTable:
         return (config_counts @ self.pool_matrix).T
 
 
+@dataclass(frozen=True)
+class Component:
+    """Mechanisms linked by shared findings: independent of the others given the etiology."""
+
+    mechanisms: tuple[int, ...]  # positions in ArrayModel.mechanisms
+    configs: np.ndarray  # (K_c, len(mechanisms)) joint states, C order
+    via_nodes: tuple[str, ...]  # the findings whose parents lie in this component
+    via_slice: slice  # their one-hot columns in CaseData.via
+
+
 @dataclass
 class Arrays:
     """One setting's compiled arrays at the current parameter values."""
 
     root_joint: np.ndarray  # (n_e, C) flat over root configurations
-    mech_given_e: np.ndarray  # (n_e, K)
+    mech_given_e: list[np.ndarray]  # per component (n_e, K_c)
     direct: dict[str, np.ndarray]  # (S, n_e)
-    via: dict[str, np.ndarray]  # (S, K)
+    via: dict[str, np.ndarray]  # (S, K_c) over the finding's component
 
 
 class ArrayModel:
@@ -93,24 +104,36 @@ class ArrayModel:
         self.root_pattern_numbers = engine.root_pattern_numbers
         self.root_patterns = engine._root_patterns  # indicator rows, one per observation pattern of each group
         self.mechanisms = engine.mechanisms
-        self.configs = engine.mechanism_configs
         self.direct_nodes = tuple(engine.direct)
-        self.via_nodes = tuple(engine.via_mechanisms)
         self.tables = {n: ColumnTable(priors, n) for n in priors.cpts}
-        mech_index = {m: i for i, m in enumerate(self.mechanisms)}
-        self.via_cols = {f: [mech_index[p] for p in priors.nodes[f].parents] for f in self.via_nodes}
-        # flat index of each finding's parent configuration for every joint mechanism configuration
-        self.via_config = {
-            f: np.ravel_multi_index(tuple(self.configs[:, c].T), self.tables[f].cards)
-            if c
-            else np.zeros(len(self.configs), dtype=np.intp)
-            for f, c in self.via_cols.items()
-        }
+        # the mechanisms' independent components (as the compiled engine's), each with its own
+        # joint configurations and the findings that hang off it
+        components = []
+        offset = 0
+        for names, _ in engine._components:
+            members = sorted(names, key=self.mechanisms.index)
+            cards = [len(priors.nodes[m].states) for m in members]
+            configs = np.array(list(itertools.product(*[range(c) for c in cards])), dtype=np.intp)
+            via = tuple(f for f in engine.via_mechanisms if priors.nodes[f].parents[0] in names)
+            size = sum(len(priors.nodes[f].states) for f in via)
+            components.append(
+                Component(tuple(self.mechanisms.index(m) for m in members), configs, via, slice(offset, offset + size))
+            )
+            offset += size
+        self.components = tuple(components)
+        self.via_nodes = tuple(f for c in self.components for f in c.via_nodes)
+        # flat index of each finding's parent configuration for every configuration of its component
+        self.via_config = {}
         self.via_pool = {}
-        for f, config in self.via_config.items():
-            pool = np.zeros((len(self.configs), int(np.prod(self.tables[f].cards, dtype=int))))
-            pool[np.arange(len(self.configs)), config] = 1.0
-            self.via_pool[f] = pool
+        for comp in self.components:
+            local = [self.mechanisms[i] for i in comp.mechanisms]
+            for f in comp.via_nodes:
+                cols = [local.index(p) for p in priors.nodes[f].parents]
+                config = np.ravel_multi_index(tuple(comp.configs[:, cols].T), self.tables[f].cards)
+                self.via_config[f] = config
+                pool = np.zeros((len(comp.configs), int(np.prod(self.tables[f].cards, dtype=int))))
+                pool[np.arange(len(comp.configs)), config] = 1.0
+                self.via_pool[f] = pool
         root_cards = [len(priors.nodes[r].states) for r in self.roots]
         cards_a, cards_b = root_cards[: self.root_split], root_cards[self.root_split :]
         self.root_configs_a = np.array(np.unravel_index(np.arange(int(np.prod(cards_a))), cards_a)).T.reshape(
@@ -126,6 +149,7 @@ class ArrayModel:
         # each base rate has its own Beta prior, read off its own range (a rare cause's rate keeps its
         # range when a cohort simply has none of it); see the calibration module
         self.base_alpha = {s: np.array([_rate_concentration(p) for p in rows]) for s, rows in self.base_rows.items()}
+        self._fitted: dict[str, np.ndarray] = {}  # the etiology fit's last weights: the next fit starts there
 
     def with_values(self, values: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], nodes=None) -> Priors:
         """Priors whose base rates and CPT rows (of ``nodes``, default all) carry the given values."""
@@ -151,10 +175,13 @@ class ArrayModel:
     def arrays(self, values: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], settings) -> dict[str, Arrays]:
         """Build the compiled arrays of every setting in ``settings`` for the given values."""
         priors = self.with_values(values, base, nodes=self.roots)  # all the etiology's rule reads
-        pm = np.ones((len(self.etiologies), len(self.configs)))
-        for i, m in enumerate(self.mechanisms):
-            table = self.tables[m].dense(values[m])  # (S, n_e)
-            pm *= table[self.configs[:, i], :].T
+        pms = []
+        for comp in self.components:
+            pm = np.ones((len(self.etiologies), len(comp.configs)))
+            for j, i in enumerate(comp.mechanisms):
+                table = self.tables[self.mechanisms[i]].dense(values[self.mechanisms[i]])  # (S, n_e)
+                pm *= table[comp.configs[:, j], :].T
+            pms.append(pm)
         direct = {f: self.tables[f].dense(values[f]) for f in self.direct_nodes}
         via = {
             f: self.tables[f].dense(values[f]).reshape(len(self.tables[f].states), -1)[:, self.via_config[f]]
@@ -162,13 +189,13 @@ class ArrayModel:
         }
         out = {}
         for setting in settings:
-            joint = etiology_table(priors, setting)
+            joint, self._fitted[setting] = fit_etiology(priors, setting, self._fitted.get(setting))
             for axis, root in enumerate(self.roots, start=1):
                 prior = self.tables[root].dense(values[root])
                 shape = [1] * joint.ndim
                 shape[axis] = len(prior)
                 joint = joint * prior.reshape(shape)
-            out[setting] = Arrays(joint.reshape(joint.shape[0], -1), pm, direct, via)
+            out[setting] = Arrays(joint.reshape(joint.shape[0], -1), pms, direct, via)
         return out
 
 
@@ -187,47 +214,67 @@ ZERO_LOG = -1e6
 IMPOSSIBLE_LOG = -5e5
 
 
-def _stacked_logs(tables: Mapping[str, np.ndarray], nodes) -> np.ndarray:
-    """Stack ``log P(f = s | column)`` of several findings: ``(sum of states, n_columns)``."""
+def _stacked_logs(tables: Mapping[str, np.ndarray], nodes, width: int) -> np.ndarray:
+    """Stack ``log P(f = s | column)`` of several findings: ``(sum of states, width)``."""
     if not nodes:
-        return np.zeros((0, 1))
+        return np.zeros((0, width))
     stacked = np.concatenate([tables[f] for f in nodes], axis=0)
     with np.errstate(divide="ignore"):
         return np.where(stacked > 0, np.log(np.where(stacked > 0, stacked, 1.0)), ZERO_LOG)
 
 
 class CaseData:
-    """The cases encoded for the E-step: one-hot evidence matrices, grouped by setting."""
+    """The cases encoded for the E-step: one-hot evidence matrices, grouped by setting.
+
+    Identical cases (the same setting, confirmed etiology and recorded states) are encoded once,
+    with a weight that counts them; ``inverse`` maps every case to its distinct row.
+    """
 
     def __init__(self, model: ArrayModel, cases: Cases, default_setting: str):
         priors = model.priors
         self.cases = cases
         codes = cases.codes(priors)
         n = cases.n
-        self.codes = {
-            node: codes.get(node, np.full(n, -1, dtype=np.intp))
-            for node in priors.nodes
-            if priors.nodes[node].layer in ("context", "trigger", "finding")
-        }
-        labels = cases.labels()
+        evidence_nodes = [n_ for n_ in priors.nodes if priors.nodes[n_].layer in ("context", "trigger", "finding")]
+        full = {node: codes.get(node, np.full(n, -1, dtype=np.intp)) for node in evidence_nodes}
         e_index = {e: i for i, e in enumerate(model.etiologies)}
-        self.labels = np.array([e_index.get(x, -1) for x in labels], dtype=np.intp)
+        labels = np.array([e_index.get(x, -1) for x in cases.labels()], dtype=np.intp)
         settings = cases.settings(default_setting)
         unknown = sorted(set(settings) - set(priors.settings))
         if unknown:
             raise EvidenceError(f"unknown setting {', '.join(unknown)}. Valid settings: {', '.join(priors.settings)}")
-        self.groups = {s: np.flatnonzero(settings == s) for s in priors.settings if (settings == s).any()}
+        setting_index = {s: i for i, s in enumerate(priors.settings)}
+        setting_codes = np.array([setting_index[s] for s in settings], dtype=np.intp).reshape(n)
+        key = np.column_stack([setting_codes, labels, *full.values()]) if n else np.zeros((0, 2), dtype=np.intp)
+        _, first, inverse, weights = np.unique(key, axis=0, return_index=True, return_inverse=True, return_counts=True)
+        self.n_cases = n
+        self.cards = {node: len(priors.nodes[node].states) for node in evidence_nodes}
+        self.inverse = inverse.reshape(-1)
+        self.weights = weights.astype(float)
+        self.codes = {node: c[first] for node, c in full.items()}
+        self.labels = labels[first]
+        unique_settings = setting_codes[first]
+        self.groups = {
+            s: np.flatnonzero(unique_settings == i)
+            for i, s in enumerate(priors.settings)
+            if (unique_settings == i).any()
+        }
         self.direct = self._one_hot(model, model.direct_nodes)
         self.via = self._one_hot(model, model.via_nodes)
         root_codes = (
-            np.stack([self.codes[r] for r in model.roots], axis=1) if model.roots else np.zeros((n, 0), dtype=np.intp)
+            np.stack([self.codes[r] for r in model.roots], axis=1)
+            if model.roots
+            else np.zeros((len(first), 0), dtype=np.intp)
         )
         # each case's observation pattern in each of the engine's two root groups
         self.pattern_a, self.pattern_b = model.root_pattern_numbers(root_codes)
-        self.root_seen_counts = {
-            r: np.bincount(self.codes[r][self.codes[r] >= 0], minlength=len(priors.nodes[r].states)).astype(float)
-            for r in model.roots
-        }
+        self.root_seen_counts = {r: self.recorded_counts(r, np.arange(len(first))) for r in model.roots}
+
+    def recorded_counts(self, node: str, rows: np.ndarray) -> np.ndarray:
+        """Weighted counts of each recorded state of ``node`` among the distinct rows ``rows``."""
+        c = self.codes[node][rows]
+        seen = c >= 0
+        return np.bincount(c[seen], weights=self.weights[rows][seen], minlength=self.cards[node])
 
     def _one_hot(self, model: ArrayModel, nodes) -> np.ndarray:
         sizes = [len(model.tables[f].states) for f in nodes]
@@ -239,6 +286,10 @@ class CaseData:
             out[seen, offset + c[seen]] = 1.0
             offset += size
         return out
+
+    def case_rows(self, distinct: np.ndarray) -> np.ndarray:
+        """Positions of the cases (in file order) whose distinct rows are ``distinct``."""
+        return np.flatnonzero(np.isin(self.inverse, distinct))
 
 
 def _rate_concentration(rate: Parameter) -> float:
@@ -270,6 +321,157 @@ def _groups(labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
     return [(int(v), order[a:b]) for v, a, b in zip(values, starts, [*starts[1:], len(order)])]
 
 
+class RootFactor:
+    """The root factor of one setting's cases, once per distinct pair of root-group patterns.
+
+    As in the compiled engine, the joint of the etiology and the roots is first summed over each
+    first-group pattern present, ``(P, n_e, K_b)``; a case's factor is that times its second-group
+    indicator. Cases share patterns, so the factor is computed per distinct pair.
+    """
+
+    def __init__(self, model: ArrayModel, data: CaseData, arr: Arrays, members: np.ndarray):
+        n_e = len(model.etiologies)
+        ia, ib = model.root_patterns
+        self.ia, self.ib = ia, ib
+        k_a, k_b = ia.shape[1], ib.shape[1]
+        self.joint3 = arr.root_joint.reshape(n_e, k_a, k_b)
+        self.present, first_of = np.unique(data.pattern_a[members], return_inverse=True)
+        first_of = first_of.reshape(-1)
+        self.by_first = (ia[self.present] @ self.joint3.transpose(1, 0, 2).reshape(k_a, -1)).reshape(
+            len(self.present), n_e, k_b
+        )
+        pairs, pair_of = np.unique(first_of * len(ib) + data.pattern_b[members], return_inverse=True)
+        self.pair_of = pair_of.reshape(-1)  # each member's pair
+        self.pair_first, self.pair_second = pairs // len(ib), pairs % len(ib)
+        self.pair_groups = _groups(self.pair_first)
+        self.factor = np.empty((len(pairs), n_e))
+        for p, rows in self.pair_groups:
+            self.factor[rows] = ib[self.pair_second[rows]] @ self.by_first[p].T
+        # members sorted by pair, to sum weights per pair with one reduceat
+        self._by_pair = np.argsort(self.pair_of, kind="stable")
+        self._pair_starts = np.searchsorted(self.pair_of[self._by_pair], np.arange(len(pairs)))
+
+    def root_marginals(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum over cases of their posterior over each group's root configurations.
+
+        ``weights`` ``(n_members, n_e)`` is each case's posterior weight per etiology divided by
+        its root factor's entries (``w(e) = P(e, evidence) / (z * factor(e))``).
+        """
+        n_e, k_a, k_b = self.joint3.shape
+        if not len(weights):
+            return np.zeros(k_a), np.zeros(k_b)
+        per_pair = np.add.reduceat(weights[self._by_pair], self._pair_starts, axis=0)
+        joint = self.joint3.transpose(0, 2, 1).reshape(n_e * k_b, k_a)
+        over_a, over_b = np.zeros(k_a), np.zeros(k_b)
+        # the first-group patterns a batch at a time: each pattern's weights over (e, second-group
+        # configuration), then sum_e,b joint(e, a, b) weighted(p, e, b) as one matrix product
+        groups = self.pair_groups
+        weighted = np.empty((min(ROOT_BATCH, len(groups)), n_e, k_b))
+        for start in range(0, len(groups), ROOT_BATCH):
+            batch = groups[start : start + ROOT_BATCH]
+            w = weighted[: len(batch)]
+            for i, (_, rows) in enumerate(batch):
+                w[i] = per_pair[rows].T @ self.ib[self.pair_second[rows]]
+            patterns = [p for p, _ in batch]
+            per_pattern = w.reshape(len(batch), -1) @ joint  # (batch, K_a)
+            over_a += (self.ia[self.present[patterns]] * per_pattern).sum(axis=0)
+            over_b += np.einsum("peb,peb->b", self.by_first[patterns], w)
+        return over_a, over_b
+
+
+@dataclass
+class Block:
+    """One block of cases of one setting, through the E-step.
+
+    ``a`` is the etiology's prior factor times the direct findings' likelihoods (the label
+    applied), ``mm[c]`` the findings' likelihoods over component ``c``'s configurations (each row
+    rescaled), ``b[c] = mm[c] @ P(k_c | e)``; the joint over the etiology is ``a * prod(b)``,
+    ``z`` its sum and ``post_e`` its normalised rows.
+    """
+
+    rows: np.ndarray  # distinct-row indices
+    local: slice  # their positions among the setting's members
+    weight: np.ndarray
+    o_direct: np.ndarray
+    o_via: np.ndarray
+    d: np.ndarray
+    a: np.ndarray
+    mm: list[np.ndarray]
+    b: list[np.ndarray]
+    z: np.ndarray
+    post_e: np.ndarray
+    log_scale: np.ndarray  # log of the rows' rescaling: log P(evidence) = log z + log_scale
+    bad: np.ndarray
+
+    def others(self, c: int) -> np.ndarray:
+        """Return ``a * prod(b[c'] for c' != c) / z``, the weight of each etiology outside component ``c``."""
+        out = self.a / self.z[:, None]
+        for j, b in enumerate(self.b):
+            if j != c:
+                out = out * b
+        out[self.bad] = 0.0
+        return out
+
+    def configuration_posterior(self, c: int, arrays: Arrays, others: np.ndarray | None = None) -> np.ndarray:
+        """Each case's posterior over component ``c``'s configurations: ``(m, K_c)``."""
+        w = self.others(c) if others is None else others
+        return self.mm[c] * (w @ arrays.mech_given_e[c])
+
+
+def blocks(model: ArrayModel, data: CaseData, arr: Arrays, members: np.ndarray, roots: RootFactor, labelled: bool):
+    """Run the E-step's per-case work on blocks of one setting's cases (see :class:`Block`)."""
+    n_e = len(model.etiologies)
+    log_direct = _stacked_logs(arr.direct, model.direct_nodes, n_e)  # (sum S, n_e)
+    log_via = [_stacked_logs(arr.via, comp.via_nodes, len(comp.configs)) for comp in model.components]
+    for start in range(0, len(members), CHUNK):
+        local = slice(start, start + CHUNK)
+        idx = members[local]
+        o_direct, o_via = data.direct[idx], data.via[idx]
+        ld = o_direct @ log_direct
+        top = ld.max(axis=1)
+        bad = top < IMPOSSIBLE_LOG
+        ld -= top[:, None]
+        d = np.exp(ld, out=ld)
+        log_scale = top.copy()
+        mm = []
+        for comp, logs in zip(model.components, log_via):
+            lm = o_via[:, comp.via_slice] @ logs
+            t = lm.max(axis=1)
+            bad |= t < IMPOSSIBLE_LOG
+            lm -= t[:, None]
+            mm.append(np.exp(lm, out=lm))
+            log_scale += t
+        a = roots.factor[roots.pair_of[local]] * d
+        if labelled:
+            lab = data.labels[idx]
+            has = np.flatnonzero(lab >= 0)
+            keep = np.ones_like(a)
+            keep[has] = 0.0
+            keep[has, lab[has]] = 1.0
+            a *= keep
+        b = [m @ pm.T for m, pm in zip(mm, arr.mech_given_e)]
+        joint = a.copy()
+        for x in b:
+            joint *= x
+        z = joint.sum(axis=1)
+        bad |= ~(z > 0)
+        z[bad] = 1.0
+        joint[bad] = 0.0
+        yield Block(idx, local, data.weights[idx], o_direct, o_via, d, a, mm, b, z, joint / z[:, None], log_scale, bad)
+
+
+def _impossible(data: CaseData, rows: list[int], labelled: bool) -> EvidenceError:
+    cases = data.case_rows(np.array(rows, dtype=np.intp))
+    numbers = data.cases.row_numbers()[cases]
+    shown = ", ".join(map(str, numbers[:20])) + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
+    return EvidenceError(
+        f"{len(numbers)} case{'s' if len(numbers) != 1 else ''} of {data.cases.name} "
+        f"{'have' if len(numbers) != 1 else 'has'} probability zero under the model"
+        f"{' (with the confirmed etiology)' if labelled else ''}: rows {shown}. "
+        "Check these rows for a typo or a contradiction"
+    )
+
+
 def expected_counts(
     model: ArrayModel,
     data: CaseData,
@@ -278,106 +480,61 @@ def expected_counts(
     labelled: bool = True,
     posteriors: np.ndarray | None = None,
 ) -> Counts:
-    """Compute expected counts (and optionally posteriors over the etiology) for every case."""
-    n_e, k = len(model.etiologies), len(model.configs)
+    """Compute expected counts (and optionally every case's posterior over the etiology)."""
+    n_e = len(model.etiologies)
     counts = Counts({n: np.zeros((len(t.states), int(np.prod(t.cards, dtype=int)))) for n, t in model.tables.items()})
-    mech_counts = np.zeros((n_e, k))
+    mech_counts = [np.zeros((n_e, len(comp.configs))) for comp in model.components]
     direct_counts = np.zeros((data.direct.shape[1], n_e))
-    via_counts = np.zeros((data.via.shape[1], k))
+    via_counts = [
+        np.zeros((comp.via_slice.stop - comp.via_slice.start, len(comp.configs))) for comp in model.components
+    ]
+    distinct_posteriors = None if posteriors is None else np.zeros((len(data.weights), n_e))
     impossible: list[int] = []
     for setting, members in data.groups.items():
         arr = arrays[setting]
-        log_direct = _stacked_logs(arr.direct, model.direct_nodes)  # (sum S, n_e)
-        log_via = _stacked_logs(arr.via, model.via_nodes)  # (sum S, K)
+        roots = RootFactor(model, data, arr, members)
         base = np.zeros(n_e)
-        # the root factor in two steps (as the compiled engine): the joint summed over the first
-        # group's recorded pattern, for every pattern in these cases: (P, n_e, K_b)
-        ia, ib = model.root_patterns
-        k_a, k_b = ia.shape[1], ib.shape[1]
-        joint3 = arr.root_joint.reshape(n_e, k_a, k_b)
-        present, first_of = np.unique(data.pattern_a[members], return_inverse=True)
-        by_first = (ia[present] @ joint3.transpose(1, 0, 2).reshape(k_a, -1)).reshape(len(present), n_e, k_b)
-        # sums over cases of their (posterior-weighted) second-group indicators, per first pattern,
-        # for the expected counts of unrecorded roots
-        weighted = np.zeros((len(present), n_e, k_b))
-        for start in range(0, len(members), CHUNK):
-            idx = members[start : start + CHUNK]
-            first = first_of[start : start + CHUNK]
-            o_direct, o_via = data.direct[idx], data.via[idx]
-            ld = o_direct @ log_direct
-            lm = o_via @ log_via
-            top_d, top_m = ld.max(axis=1), lm.max(axis=1)
-            bad = (top_d < IMPOSSIBLE_LOG) | (top_m < IMPOSSIBLE_LOG)
-            d = np.exp(ld - top_d[:, None])
-            mm = np.exp(lm - top_m[:, None])
-            second = ib[data.pattern_b[idx]]  # (m, K_b)
-            roots = np.empty((len(idx), n_e))
-            groups = _groups(first)
-            for p, rows in groups:
-                roots[rows] = second[rows] @ by_first[p].T
-            a = roots * d  # (m, n_e)
-            if labelled:
-                lab = data.labels[idx]
-                has = np.flatnonzero(lab >= 0)
-                keep = np.ones_like(a)
-                keep[has] = 0.0
-                keep[has, lab[has]] = 1.0
-                a *= keep
-            b = mm @ arr.mech_given_e.T  # (m, n_e)
-            joint = a * b
-            z = joint.sum(axis=1)
-            bad |= ~(z > 0)
-            if bad.any():
-                impossible.extend(idx[bad].tolist())
-                z[bad] = 1.0
-                joint[bad] = 0.0
-                a[bad] = 0.0
-            counts.log_likelihood += float(np.sum(np.log(z[~bad]) + top_d[~bad] + top_m[~bad]))
-            post_e = joint / z[:, None]
-            if posteriors is not None:
-                posteriors[idx] = post_e
-            base += post_e.sum(axis=0)
-            az = a / z[:, None]
-            post_k = mm * (az @ arr.mech_given_e)  # (m, K)
-            mech_counts += arr.mech_given_e * (az.T @ mm)
-            direct_counts += o_direct.T @ post_e
-            via_counts += o_via.T @ post_k
-            # context and trigger nodes: each case's posterior over the root configurations is
-            # its indicators times sum_e w(e) P(e, c) / z with w = d b (the label, when known,
-            # restricts e); summed over cases per first-group pattern it is one product
-            if model.roots:
-                w = d * b * (a > 0) / z[:, None]
-                w[bad] = 0.0
-                for p, rows in groups:
-                    weighted[p] += w[rows].T @ second[rows]
-        if model.roots:
-            # sum over cases of the posterior over (first, second) group configurations, marginalised
-            # to each root; recorded roots contribute their own state, counted separately below
-            over_a = (ia[present] * np.einsum("eab,peb->pa", joint3, weighted)).sum(axis=0)  # (K_a,)
-            over_b = np.einsum("peb,peb->b", by_first, weighted)  # (K_b,)
+        root_weights = np.zeros((len(members), n_e)) if model.roots else None
+        for block in blocks(model, data, arr, members, roots, labelled):
+            if block.bad.any():
+                impossible.extend(block.rows[block.bad].tolist())
+            good = ~block.bad
+            w = block.weight
+            counts.log_likelihood += float(np.sum(w[good] * (np.log(block.z[good]) + block.log_scale[good])))
+            if distinct_posteriors is not None:
+                distinct_posteriors[block.rows] = block.post_e
+            weighted_post = block.post_e * w[:, None]
+            base += weighted_post.sum(axis=0)
+            direct_counts += block.o_direct.T @ weighted_post
+            for c, comp in enumerate(model.components):
+                others = block.others(c) * w[:, None]
+                mech_counts[c] += arr.mech_given_e[c] * (others.T @ block.mm[c])
+                via_counts[c] += block.o_via[:, comp.via_slice].T @ block.configuration_posterior(c, arr, others)
+            if root_weights is not None:
+                # context and trigger nodes: each case's posterior over the root configurations is its
+                # indicators times sum_e w(e) P(e, c) / z with w = d * prod(b) (the label, when known,
+                # restricts e)
+                rw = block.d * (block.a > 0) * (w / block.z)[:, None]
+                for x in block.b:
+                    rw *= x
+                rw[block.bad] = 0.0
+                root_weights[block.local] = rw
+        if root_weights is not None:
+            over_a, over_b = roots.root_marginals(root_weights)
             for j, root in enumerate(model.roots):
                 over, configs = (
                     (over_a, model.root_configs_a[:, j])
                     if j < model.root_split
-                    else (
-                        over_b,
-                        model.root_configs_b[:, j - model.root_split],
-                    )
+                    else (over_b, model.root_configs_b[:, j - model.root_split])
                 )
                 total = np.bincount(configs, weights=over, minlength=len(model.tables[root].states))
-                seen = data.codes[root][members]
-                recorded = np.bincount(seen[seen >= 0], minlength=len(model.tables[root].states))
+                recorded = data.recorded_counts(root, members)
                 counts.config[root][:, 0] += np.clip(total - recorded, 0.0, None)
         counts.base[setting] = base
     if impossible:
-        rows = data.cases.row_numbers()[sorted(impossible)]
-        shown = ", ".join(map(str, rows[:20])) + (f" and {len(rows) - 20} more" if len(rows) > 20 else "")
-        raise EvidenceError(
-            f"{len(rows)} case{'s' if len(rows) != 1 else ''} of {data.cases.name} "
-            f"{'have' if len(rows) != 1 else 'has'} probability zero under the model"
-            f"{' (with the confirmed etiology)' if labelled else ''}: rows {shown}. "
-            "Check these rows for a typo or a contradiction"
-        )
+        raise _impossible(data, impossible, labelled)
+    if posteriors is not None and distinct_posteriors is not None:
+        posteriors[:] = distinct_posteriors[data.inverse]
     for root in model.roots:
         counts.config[root][:, 0] += data.root_seen_counts[root]
     offset = 0
@@ -385,15 +542,16 @@ def expected_counts(
         size = len(model.tables[f].states)
         counts.config[f] += direct_counts[offset : offset + size]
         offset += size
-    offset = 0
-    for f in model.via_nodes:
-        size = len(model.tables[f].states)
-        counts.config[f] += via_counts[offset : offset + size] @ model.via_pool[f]
-        offset += size
-    for i, mech in enumerate(model.mechanisms):
-        table = counts.config[mech]
-        for s in range(table.shape[0]):
-            table[s] += mech_counts[:, model.configs[:, i] == s].sum(axis=1)
+    for c, comp in enumerate(model.components):
+        offset = 0
+        for f in comp.via_nodes:
+            size = len(model.tables[f].states)
+            counts.config[f] += via_counts[c][offset : offset + size] @ model.via_pool[f]
+            offset += size
+        for j, i in enumerate(comp.mechanisms):
+            table = counts.config[model.mechanisms[i]]
+            for s in range(table.shape[0]):
+                table[s] += mech_counts[c][:, comp.configs[:, j] == s].sum(axis=1)
     return counts
 
 

@@ -6,9 +6,11 @@ data); :func:`compare_settings` shows one scenario under each care setting side 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..errors import EvidenceError
 from ..inference.compiled import CompiledEngine
@@ -34,6 +36,8 @@ def screen(
     evidence: Mapping[str, str] | None = None,
     query: str | Sequence[str] = "pathological",
     parameters: Sequence[ParameterRef] | None = None,
+    *,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Every parameter's effect on a query over its plausible range, ranked by swing.
 
@@ -52,6 +56,8 @@ def screen(
         See :func:`sensitivity_function`.
     parameters
         Restrict to these rows; every parameter by default.
+    progress
+        Show a progress bar on stderr, one step per parameter.
 
     Returns
     -------
@@ -69,7 +75,7 @@ def screen(
     p0 = safe_ratio(float(scn.J[mask].sum()), float(scn.J.sum()))
     records = []
     terms_cache: dict[tuple[str, tuple[str, ...]], tuple | None] = {}
-    for param in rows:
+    for param in tqdm(rows, desc="screening", unit="parameter", disable=not progress, file=sys.stderr, leave=False):
         linear = scn.is_linear(param)
         if param.file == BASE_RATES and param.key[0] != scn.setting:
             at_low = at_high = p0

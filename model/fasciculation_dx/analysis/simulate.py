@@ -15,10 +15,12 @@ calibration recovers the truth.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..errors import ArgumentError
 from ..inference.compiled import CompiledEngine
@@ -49,6 +51,7 @@ def simulate(
     missing: float = 0.0,
     seed: int | np.random.Generator | None = None,
     etiology: bool = True,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Forward-sample ``n`` patients from the model.
 
@@ -66,6 +69,8 @@ def simulate(
         A seed or a :class:`numpy.random.Generator`; the same seed gives the same cohort.
     etiology
         Include the ``etiology`` column (the true cause).
+    progress
+        Show a progress bar on stderr, one step per column drawn.
 
     Returns
     -------
@@ -102,11 +107,21 @@ def simulate(
     joint_index = np.unravel_index(draw, engine.root_joint.shape)
     e = joint_index[0]
     codes: dict[str, np.ndarray] = {root: joint_index[i + 1] for i, root in enumerate(engine.roots)}
+    observable = observable_states(priors)
+    findings = [name for name in nodes if name in engine.direct or name in engine.via_mechanisms]
+    bar = tqdm(
+        total=len(engine.mechanisms) + len(findings) + len(observable),
+        desc="simulate",
+        unit="column",
+        disable=not progress,
+        file=sys.stderr,
+    )
     # mechanisms given the etiology, independently
     mech_codes = []
     for m in engine.mechanisms:
         table = cpt_array(priors, m)  # (S, n_e)
         mech_codes.append(_draw(table[:, e].T, rng.random(n)))
+        bar.update()
     cards = [len(nodes[m].states) for m in engine.mechanisms]
     k = np.ravel_multi_index(tuple(mech_codes), cards) if cards else np.zeros(n, dtype=np.intp)
     for name in nodes:
@@ -114,7 +129,8 @@ def simulate(
             codes[name] = _draw(engine.direct[name][:, e].T, rng.random(n))
         elif name in engine.via_mechanisms:
             codes[name] = _draw(engine.via_mechanisms[name][:, k].T, rng.random(n))
-    observable = observable_states(priors)
+        if name in findings:
+            bar.update()
     columns: dict[str, np.ndarray] = {
         "case_id": np.array([f"sim{i + 1:06d}" for i in range(n)], dtype=object),
         "setting": np.full(n, setting, dtype=object),
@@ -123,6 +139,8 @@ def simulate(
         values = np.asarray(states, dtype=object)[codes[name]] if n else np.array([], dtype=object)
         blank = rng.random(n) < missing
         columns[name] = np.where(blank, "", values).astype(object)
+        bar.update()
+    bar.close()
     if etiology:
         columns[ETIOLOGY] = np.asarray(priors.etiology_states, dtype=object)[e]
     # a finding that describes another (the pattern of the weakness) is recorded only where it holds

@@ -52,6 +52,9 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="Monte Carlo draws per scenario (default 2000)",
     )
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress on stderr (by default: each part and scenario)"
+    )
     return p
 
 
@@ -61,7 +64,7 @@ def run_report(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args
-        The parsed arguments (``out``, ``seed``, ``priors``, ``draws``).
+        The parsed arguments (``out``, ``seed``, ``priors``, ``draws``, ``quiet``).
 
     Returns
     -------
@@ -70,7 +73,7 @@ def run_report(args: argparse.Namespace) -> int:
     """
     from ..reporting.report import build_reports
 
-    written = build_reports(args.out, priors_dir=args.priors, seed=args.seed, draws=args.draws)
+    written = build_reports(args.out, priors_dir=args.priors, seed=args.seed, draws=args.draws, progress=not args.quiet)
     for path in written:
         print(path)
     print(f"{len(written)} files written to {args.out}")

@@ -59,7 +59,7 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
         type=whole_number(1, "--max-iter"),
         default=200,
         metavar="N",
-        help="largest number of EM iterations",
+        help="largest number of EM steps (default 200; SQUAREM runs up to three per accelerated cycle)",
     )
     p.add_argument(
         "--tol", type=positive_number, default=1e-6, help="stop when no parameter moves more than this (default 1e-6)"
@@ -72,7 +72,7 @@ def add_calibrate_parser(subparsers) -> argparse.ArgumentParser:
         "--quiet",
         "-q",
         action="store_true",
-        help="no progress on stderr (by default each EM iteration shows its log-likelihood, change and elapsed time)",
+        help="no progress on stderr (by default each EM step shows its log-likelihood, change and elapsed time)",
     )
     return p
 
@@ -104,7 +104,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(
-        f"calibrated on {result.n_cases} cases ({result.iterations} EM iterations, "
+        f"calibrated on {result.n_cases} cases ({result.iterations} EM steps, "
         f"{'converged' if result.converged else 'NOT converged: raise --max-iter'}); "
         f"{len(result.report)} parameters changed"
     )
@@ -137,6 +137,9 @@ def add_simulate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-etiology", action="store_true", help="leave out the true etiology column")
     p.add_argument("--overwrite", action="store_true", help="replace CASES if it exists")
     _common(p)
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress on stderr (by default: columns drawn, rows written)"
+    )
     return p
 
 
@@ -156,10 +159,21 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.setting not in priors.settings:
         raise FasciculationDxError(f"unknown setting '{args.setting}'. Valid settings: {', '.join(priors.settings)}")
     cohort = simulate(
-        priors, args.n, setting=args.setting, missing=args.missing, seed=args.seed, etiology=not args.no_etiology
+        priors,
+        args.n,
+        setting=args.setting,
+        missing=args.missing,
+        seed=args.seed,
+        etiology=not args.no_etiology,
+        progress=not args.quiet,
     )
     with atomic_file(args.out, overwrite=args.overwrite, checked=True) as tmp:
-        write_cases(cohort, tmp, fmt="parquet" if args.out.suffix.lower() in (".parquet", ".pq") else "csv")
+        write_cases(
+            cohort,
+            tmp,
+            fmt="parquet" if args.out.suffix.lower() in (".parquet", ".pq") else "csv",
+            progress=not args.quiet,
+        )
         checkpoint("simulate:written")
     print(f"wrote {len(cohort)} simulated patients ({args.setting}, missing={args.missing:g}) to {args.out}")
     return 0

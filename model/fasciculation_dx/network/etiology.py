@@ -94,6 +94,29 @@ def etiology_table(priors: Priors, setting: str) -> np.ndarray:
         If some parent configuration leaves no etiology possible, or the base rates cannot be
         matched (an etiology with a positive base rate has a relative risk of 0 everywhere).
     """
+    return fit_etiology(priors, setting)[0]
+
+
+def fit_etiology(priors: Priors, setting: str, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Derive ``P(etiology | parents)`` as :func:`etiology_table`, from a starting point.
+
+    Parameters
+    ----------
+    priors, setting
+        As for :func:`etiology_table`.
+    start
+        The weights of an earlier fit (of nearby priors) to start from; the base rates otherwise.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The table, and the fitted weights (to start a later fit from).
+
+    Raises
+    ------
+    EtiologyFitError
+        As :func:`etiology_table`.
+    """
     # the schema lets a setting's base rates sum to 1 within SUM_TOLERANCE; the network's marginal
     # sums to 1 exactly, so it is fitted to the rates' proportions (nothing is written back)
     base = base_rate_vector(priors, setting)
@@ -109,7 +132,7 @@ def etiology_table(priors: Priors, setting: str) -> np.ndarray:
             "every configuration of the etiology's parents must leave some etiology possible; "
             "a combination of relative risks of 0 rules out all of them"
         )
-    weights = base.copy()
+    weights = base.copy() if start is None or start.shape != base.shape else np.where(base > 0, start, 0.0)
     live = flat_pc > 0  # configurations of probability zero do not enter the marginal
     rr_live, pc_live = np.ascontiguousarray(flat_rr[:, live]), flat_pc[live]
     for _ in range(MAX_ITERATIONS):
@@ -120,7 +143,7 @@ def etiology_table(priors: Priors, setting: str) -> np.ndarray:
             marginal = weights * scale
         if np.max(np.abs(marginal - base)) < FIT_TOLERANCE:
             joint = weights[:, None] * flat_rr
-            return (joint / joint.sum(axis=0, keepdims=True)).reshape(rr.shape)
+            return (joint / joint.sum(axis=0, keepdims=True)).reshape(rr.shape), weights
         with np.errstate(divide="ignore", invalid="ignore"):
             weights = np.where(base > 0, base / scale, 0.0)
         if not np.all(np.isfinite(weights)):

@@ -34,8 +34,11 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from ..atomic import atomic_directory, checkpoint
 from ..errors import FasciculationDxError
@@ -142,6 +145,7 @@ def build_reports(
     thresholds: int = 5,
     cases_dir: str | Path | None = None,
     scenarios: Sequence[Scenario] | None = None,
+    progress: bool = False,
 ) -> list[Path]:
     """Regenerate the reports: model card, sensitivity reports and clinical case results.
 
@@ -167,6 +171,9 @@ def build_reports(
         checkout by default (skipped with a note when absent).
     scenarios
         The scenarios to analyse; every scenario of :mod:`fasciculation_dx.reporting.scenarios` by default.
+    progress
+        Show a progress bar on stderr: the model card, each scenario (with its screening of every
+        parameter), the clinical cases.
 
     Returns
     -------
@@ -198,7 +205,7 @@ def build_reports(
     with atomic_directory(
         target, overwrite=True, marker="provenance.json", allowed=_report_writes, what="reports"
     ) as staging:
-        written = _build(staging, priors, stamp, seed, draws, top, thresholds, cases_dir, scenarios)
+        written = _build(staging, priors, stamp, seed, draws, top, thresholds, cases_dir, scenarios, progress)
     return [target / path.relative_to(staging) for path in written]
 
 
@@ -209,13 +216,25 @@ def _report_writes(rel: Path) -> bool:
     return len(rel.parts) == 1 and rel.name in REPORT_FILES
 
 
-def _build(out: Path, priors, stamp, seed, draws, top, thresholds, cases_dir, scenarios) -> list[Path]:
+def _build(out: Path, priors, stamp, seed, draws, top, thresholds, cases_dir, scenarios, progress) -> list[Path]:
     models: dict[str, Model] = {s: Model(priors, s) for s in priors.settings}
     scenarios = tuple(scenarios) if scenarios is not None else SCENARIOS
-    written = write_model_card(priors, stamp, out)
-    checkpoint("report:model-card-written")
-    written += write_sensitivity(models, stamp, out, seed, draws, top, thresholds, scenarios)
-    written += write_clinical(models, stamp, out, Path(cases_dir) if cases_dir is not None else clinical_dir())
+    with tqdm(total=len(scenarios) + 2, desc="report", unit="part", disable=not progress, file=sys.stderr) as bar:
+        bar.set_postfix_str("model card")
+        written = write_model_card(priors, stamp, out)
+        checkpoint("report:model-card-written")
+        bar.update()
+
+        def scenario_done(title: str) -> None:
+            bar.set_postfix_str(title)
+            bar.update()
+
+        written += write_sensitivity(
+            models, stamp, out, seed, draws, top, thresholds, scenarios, on_scenario=scenario_done, progress=progress
+        )
+        bar.set_postfix_str("clinical cases")
+        written += write_clinical(models, stamp, out, Path(cases_dir) if cases_dir is not None else clinical_dir())
+        bar.update()
     prov = out / "provenance.json"
     prov.write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8", newline="\n")
     written.append(prov)

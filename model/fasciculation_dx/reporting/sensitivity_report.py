@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +20,14 @@ REFERRAL_THRESHOLD = 0.05
 
 
 def _scenario_section(
-    scenario: Scenario, models: Mapping[str, Model], out: Path, seed: int, draws: int, top: int, thresholds: int
+    scenario: Scenario,
+    models: Mapping[str, Model],
+    out: Path,
+    seed: int,
+    draws: int,
+    top: int,
+    thresholds: int,
+    progress: bool = False,
 ) -> tuple[list[str], list[Path]]:
     from ..analysis.sensitivity import compare_settings, screen, threshold
     from ..analysis.uncertainty import monte_carlo
@@ -47,7 +54,7 @@ def _scenario_section(
     )
 
     # one-way screening
-    table = screen(model, evidence, "pathological")
+    table = screen(model, evidence, "pathological", progress=progress)
     moving = int((table["swing"] > 0.01).sum())
     ax = tornado(
         table,
@@ -156,8 +163,15 @@ def write_sensitivity(
     top: int,
     thresholds: int,
     scenarios: Sequence[Scenario],
+    *,
+    on_scenario: Callable[[str], None] | None = None,
+    progress: bool = False,
 ) -> list[Path]:
-    """Write ``sensitivity.md`` with every named scenario's section; return the paths written."""
+    """Write ``sensitivity.md`` with every named scenario's section; return the paths written.
+
+    ``on_scenario`` is called with each scenario's title when its section is done; ``progress``
+    shows each scenario's screening of every parameter as a progress bar on stderr.
+    """
     lines = [
         "# Sensitivity and uncertainty for the named scenarios",
         "",
@@ -171,9 +185,11 @@ def write_sensitivity(
     ]
     written: list[Path] = []
     for scenario in scenarios:
-        section, files = _scenario_section(scenario, models, out, seed, draws, top, thresholds)
+        section, files = _scenario_section(scenario, models, out, seed, draws, top, thresholds, progress)
         lines += section
         written += files
+        if on_scenario is not None:
+            on_scenario(scenario.title)
     written.append(write_text(out / "sensitivity.md", lines))
     return written
 
