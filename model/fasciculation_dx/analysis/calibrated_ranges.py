@@ -92,9 +92,7 @@ def posterior_concentrations(
     arrays: Mapping[str, Arrays],
     values: Mapping[str, np.ndarray],
     base: Mapping[str, np.ndarray],
-    prior: Mapping[str, np.ndarray],
-    prior_base: Mapping[str, np.ndarray],
-) -> dict[tuple[str, int], tuple[float, float]]:
+) -> dict[tuple[str, int], float]:
     """Return the concentration of every free row's posterior Beta, from the observed information.
 
     See the module docstring; :func:`beta_interval` turns a row's value and concentration into a
@@ -105,9 +103,8 @@ def posterior_concentrations(
     model, data, arrays
         The calibration's model, cases and compiled arrays at the fitted values.
     values, base
-        The fitted column values per table and base rates per setting.
-    prior, prior_base
-        The values before calibration (the prior's centres).
+        The fitted column values per table and base rates per setting (the prior's pseudo-counts
+        are the model's, read off the values before calibration).
 
     Returns
     -------
@@ -116,11 +113,9 @@ def posterior_concentrations(
         column that calibration may change.
     """
     tables: dict[str, _Table] = {}
-    pseudo: dict[str, np.ndarray] = {}
     start = 0
     for node, table in model.tables.items():
         tables[node], start = _layout(values[node], np.isfinite(table.alpha), start)
-        pseudo[node] = np.where(np.isfinite(table.alpha), table.alpha, 0.0)[:, None] * prior[node]
     rates: dict[str, _Table] = {}
     for setting in data.groups:
         alpha = model.base_alpha[setting]
@@ -136,30 +131,38 @@ def posterior_concentrations(
         for c in np.flatnonzero(t.ref >= 0):
             free = t.index[c] >= 0
             idx = t.index[c][free]
-            diagonal[idx] += pseudo[node][c][free] / theta[c][free] ** 2
-            information[np.ix_(idx, idx)] += pseudo[node][c, t.ref[c]] / theta[c, t.ref[c]] ** 2
+            pseudo = model.tables[node].pseudo
+            diagonal[idx] += pseudo[c][free] / theta[c][free] ** 2
+            information[np.ix_(idx, idx)] += pseudo[c, t.ref[c]] / theta[c, t.ref[c]] ** 2
     for setting, t in rates.items():
-        alpha = np.where(np.isfinite(model.base_alpha[setting]), model.base_alpha[setting], 0.0)
-        p, theta = prior_base[setting], t.theta[0]
+        a, b = model.rate_pseudo[setting]
+        theta = t.theta[0]
         free = t.index[0] >= 0
         idx = t.index[0][free]
-        diagonal[idx] += (alpha * p / theta**2 + alpha * (1 - p) / (1 - theta) ** 2)[free]
+        diagonal[idx] += (a / theta**2 + b / (1 - theta) ** 2)[free]
         r = t.ref[0]
-        information[np.ix_(idx, idx)] += alpha[r] * p[r] / theta[r] ** 2
+        information[np.ix_(idx, idx)] += a[r] / theta[r] ** 2
     information[np.diag_indices(n)] += diagonal
 
     # the data's information: sum over cases of weight * score score^T
     via_to_columns = {f: model.via_pool[f] @ model.tables[f].pool_matrix for f in model.via_nodes}
-    state_masks = []
-    for comp in model.components:
-        masks = []
-        for j, i in enumerate(comp.mechanisms):
-            for s in range(len(model.tables[model.mechanisms[i]].states)):
-                masks.append((i, s, comp.configs[:, j] == s))
-        state_masks.append(masks)
+    # per component, the configurations where each (mechanism, state) holds, mechanism by mechanism
+    state_masks = [
+        [
+            comp.configs[:, j] == s
+            for j, i in enumerate(comp.mechanisms)
+            for s in range(len(model.tables[model.mechanisms[i]].states))
+        ]
+        for comp in model.components
+    ]
     for setting, members in data.groups.items():
         arr = arrays[setting]
         roots = RootFactor(model, data, arr, members)
+        # P(k_c | e) restricted to each (mechanism, state) of a component, side by side: (K_c, pairs * n_e)
+        by_state = [
+            np.concatenate([(pm * mask).T for mask in masks], axis=1)
+            for pm, masks in zip(arr.mech_given_e, state_masks)
+        ]
         for block in blocks(model, data, arr, members, roots, labelled=True):
             m = len(block.rows)
             g = np.zeros((m, n))
@@ -167,18 +170,16 @@ def posterior_concentrations(
             _scores(post_e[:, None, :], rates[setting], g)
             for f in model.direct_nodes:
                 p_col = post_e @ model.tables[f].pool_matrix
-                x = p_col[:, :, None] * _one_hot(data.codes[f][block.rows], len(model.tables[f].states))[:, None, :]
+                x = p_col[:, :, None] * block.o_direct[:, None, model.columns[f]]
                 _scores(x, tables[f], g)
             for c, comp in enumerate(model.components):
                 others = block.others(c)
                 post_k = block.configuration_posterior(c, arr, others)
                 for f in comp.via_nodes:
                     p_col = post_k @ via_to_columns[f]
-                    x = p_col[:, :, None] * _one_hot(data.codes[f][block.rows], len(model.tables[f].states))[:, None, :]
+                    x = p_col[:, :, None] * block.o_via[:, None, model.columns[f]]
                     _scores(x, tables[f], g)
-                pm = arr.mech_given_e[c]
-                stacked = np.concatenate([(pm * mask).T for _, _, mask in state_masks[c]], axis=1)
-                joint = (block.mm[c] @ stacked).reshape(m, len(state_masks[c]), -1) * others[:, None, :]
+                joint = (block.mm[c] @ by_state[c]).reshape(m, len(state_masks[c]), -1) * others[:, None, :]
                 k = 0
                 for i in comp.mechanisms:
                     node = model.mechanisms[i]

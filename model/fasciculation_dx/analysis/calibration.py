@@ -152,20 +152,15 @@ class _LogPrior:
     ``alpha p log(theta) + alpha (1 - p) log(1 - theta)``.
     """
 
-    def __init__(self, model: ArrayModel, prior: dict[str, np.ndarray], prior_base: dict[str, np.ndarray]):
-        self.pseudo = {
-            n: np.where(np.isfinite(t.alpha), t.alpha, 0.0)[:, None] * prior[n] for n, t in model.tables.items()
-        }
-        self.rates = {}
-        for s, p in prior_base.items():
-            alpha = np.where(np.isfinite(model.base_alpha[s]), model.base_alpha[s], 0.0)
-            self.rates[s] = (alpha * p, alpha * (1 - p))
+    def __init__(self, model: ArrayModel):
+        self.model = model
 
     def __call__(self, values: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> float:
         total = 0.0
-        for n, a in self.pseudo.items():
+        for n, table in self.model.tables.items():
+            a = table.pseudo
             total += float(np.sum(a * np.log(np.where(a > 0, values[n], 1.0))))
-        for s, (a, b) in self.rates.items():
+        for s, (a, b) in self.model.rate_pseudo.items():
             theta = base[s]
             total += float(
                 np.sum(a * np.log(np.where(a > 0, theta, 1.0)) + b * np.log(np.where(b > 0, 1 - theta, 1.0)))
@@ -245,7 +240,7 @@ def calibrate(
     prior = {n: t.values.copy() for n, t in model.tables.items()}
     prior_base = {s: np.array([p.value for p in rows]) for s, rows in model.base_rows.items()}
     vector = _Vector(prior, prior_base)
-    log_prior = _LogPrior(model, prior, prior_base)
+    log_prior = _LogPrior(model)
 
     def em_step(x: np.ndarray) -> tuple[np.ndarray, float, float]:
         values, base = vector.split(x)
@@ -277,7 +272,7 @@ def calibrate(
         extrapolate=vector.join(
             {n: np.full(v.shape, n not in model.roots) for n, v in prior.items()},
             {s: np.ones(len(v), dtype=bool) for s, v in prior_base.items()},
-        ).astype(bool),
+        ),
     )
     bar.close()
     elapsed = time.perf_counter() - started
@@ -297,7 +292,7 @@ def calibrate(
     values, base = vector.split(fit.x)
     arrays = model.arrays(values, base, data.groups)
     counts = expected_counts(model, data, arrays)
-    concentrations = posterior_concentrations(model, data, arrays, values, base, prior, prior_base)
+    concentrations = posterior_concentrations(model, data, arrays, values, base)
     iterations, converged = fit.evaluations, fit.converged
     source = Source(
         source_id=source_id(cases.name, cases.sha256),

@@ -58,6 +58,8 @@ class ColumnTable:
         self.pool_matrix = np.zeros((len(self.config_column), len(keys)))
         self.pool_matrix[np.arange(len(self.config_column)), self.config_column] = 1.0
         self.alpha = np.array([column_concentration(col) for col in self.rows])  # type: ignore[arg-type]
+        # the prior's pseudo-counts alpha * p per row (0 in fixed columns, which never change)
+        self.pseudo = np.where(np.isfinite(self.alpha), self.alpha, 0.0)[:, None] * self.values
 
     def dense(self, values: np.ndarray | None = None) -> np.ndarray:
         """``(n_states, *parent cards)`` table from column values."""
@@ -89,6 +91,16 @@ class Arrays:
     via: dict[str, np.ndarray]  # (S, K_c) over the finding's component
 
 
+def _slices(priors: Priors, nodes) -> dict[str, slice]:
+    """Consecutive column slices, one per node, as wide as its number of states."""
+    out, offset = {}, 0
+    for node in nodes:
+        size = len(priors.nodes[node].states)
+        out[node] = slice(offset, offset + size)
+        offset += size
+    return out
+
+
 class ArrayModel:
     """The compiled engine's arrays, rebuilt quickly from changed column values."""
 
@@ -108,20 +120,26 @@ class ArrayModel:
         self.tables = {n: ColumnTable(priors, n) for n in priors.cpts}
         # the mechanisms' independent components (as the compiled engine's), each with its own
         # joint configurations and the findings that hang off it
+        groups = [
+            (
+                sorted(names, key=self.mechanisms.index),
+                tuple(f for f in engine.via_mechanisms if priors.nodes[f].parents[0] in names),
+            )
+            for names, _ in engine._components
+        ]
+        self.via_nodes = tuple(f for _, via in groups for f in via)
+        # each finding's columns in the one-hot matrices CaseData.direct and CaseData.via
+        self.columns = {**_slices(priors, self.direct_nodes), **_slices(priors, self.via_nodes)}
         components = []
-        offset = 0
-        for names, _ in engine._components:
-            members = sorted(names, key=self.mechanisms.index)
+        for members, via in groups:
             cards = [len(priors.nodes[m].states) for m in members]
             configs = np.array(list(itertools.product(*[range(c) for c in cards])), dtype=np.intp)
-            via = tuple(f for f in engine.via_mechanisms if priors.nodes[f].parents[0] in names)
-            size = sum(len(priors.nodes[f].states) for f in via)
+            start = self.columns[via[0]].start if via else 0
+            stop = self.columns[via[-1]].stop if via else 0
             components.append(
-                Component(tuple(self.mechanisms.index(m) for m in members), configs, via, slice(offset, offset + size))
+                Component(tuple(self.mechanisms.index(m) for m in members), configs, via, slice(start, stop))
             )
-            offset += size
         self.components = tuple(components)
-        self.via_nodes = tuple(f for c in self.components for f in c.via_nodes)
         # flat index of each finding's parent configuration for every configuration of its component
         self.via_config = {}
         self.via_pool = {}
@@ -149,6 +167,12 @@ class ArrayModel:
         # each base rate has its own Beta prior, read off its own range (a rare cause's rate keeps its
         # range when a cohort simply has none of it); see the calibration module
         self.base_alpha = {s: np.array([_rate_concentration(p) for p in rows]) for s, rows in self.base_rows.items()}
+        # each rate's Beta pseudo-counts (alpha p, alpha (1 - p)); 0 for a fixed rate
+        self.rate_pseudo = {}
+        for s, rows in self.base_rows.items():
+            alpha = np.where(np.isfinite(self.base_alpha[s]), self.base_alpha[s], 0.0)
+            p = np.array([r.value for r in rows])
+            self.rate_pseudo[s] = (alpha * p, alpha * (1 - p))
         self._fitted: dict[str, np.ndarray] = {}  # the etiology fit's last weights: the next fit starts there
 
     def with_values(self, values: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], nodes=None) -> Priors:
@@ -277,14 +301,11 @@ class CaseData:
         return np.bincount(c[seen], weights=self.weights[rows][seen], minlength=self.cards[node])
 
     def _one_hot(self, model: ArrayModel, nodes) -> np.ndarray:
-        sizes = [len(model.tables[f].states) for f in nodes]
-        out = np.zeros((len(self.labels), sum(sizes)))
-        offset = 0
-        for f, size in zip(nodes, sizes):
+        out = np.zeros((len(self.labels), sum(len(model.tables[f].states) for f in nodes)))
+        for f in nodes:
             c = self.codes[f]
             seen = np.flatnonzero(c >= 0)
-            out[seen, offset + c[seen]] = 1.0
-            offset += size
+            out[seen, model.columns[f].start + c[seen]] = 1.0
         return out
 
     def case_rows(self, distinct: np.ndarray) -> np.ndarray:
@@ -537,17 +558,13 @@ def expected_counts(
         posteriors[:] = distinct_posteriors[data.inverse]
     for root in model.roots:
         counts.config[root][:, 0] += data.root_seen_counts[root]
-    offset = 0
     for f in model.direct_nodes:
-        size = len(model.tables[f].states)
-        counts.config[f] += direct_counts[offset : offset + size]
-        offset += size
+        counts.config[f] += direct_counts[model.columns[f]]
     for c, comp in enumerate(model.components):
-        offset = 0
         for f in comp.via_nodes:
-            size = len(model.tables[f].states)
-            counts.config[f] += via_counts[c][offset : offset + size] @ model.via_pool[f]
-            offset += size
+            local = model.columns[f]
+            start = local.start - comp.via_slice.start
+            counts.config[f] += via_counts[c][start : start + local.stop - local.start] @ model.via_pool[f]
         for j, i in enumerate(comp.mechanisms):
             table = counts.config[model.mechanisms[i]]
             for s in range(table.shape[0]):

@@ -20,7 +20,7 @@ from ..errors import FasciculationDxError
 from .priors import ETIOLOGY, WILDCARD, Priors
 from .tables import cpt_array
 
-__all__ = ["EtiologyFitError", "base_rate_vector", "relative_risks", "etiology_table"]
+__all__ = ["EtiologyFitError", "base_rate_vector", "relative_risks", "etiology_table", "fit_etiology"]
 
 FIT_TOLERANCE = 1e-13
 MAX_ITERATIONS = 20_000
