@@ -187,3 +187,84 @@ def test_the_page_shows_red_flags_and_the_tier_of_each_suggested_test(server, pa
     tests = model.next_tests(evidence, top=len(shown))
     assert shown == [TIER_TITLES[t] for t in tests["tier"]]
     assert page.problems == []
+
+
+def _pathological(page) -> float:
+    return float(page.inner_text("#pathological-value").removeprefix("Pathological ").removesuffix("%"))
+
+
+def _wait_for_entered(page, node: str, label: str | None) -> None:
+    """Wait until the shown result echoes ``node`` entered as ``label`` (or not entered, for None)."""
+    page.wait_for_function(
+        """([node, label]) => {
+            const item = document.querySelector(`#entered li[data-node="${node}"] .value`);
+            return label === null ? item === null && document.querySelector('#chart .row') !== null
+                                  : item !== null && item.textContent === label;
+        }""",
+        arg=[node, label],
+    )
+
+
+def test_a_finding_can_be_entered_as_probable(server, page):
+    from fasciculation_dx.inference.soft import PROBABLY
+
+    sent: list[dict] = []
+    page.on("request", lambda req: sent.append(req.post_data_json) if req.url.endswith("/api/query") else None)
+    page.goto(server.url + "#setting=primary_care")
+    _wait_for_entered(page, "weakness", None)
+    assert page.is_hidden("#entered")
+    unset = _pathological(page)
+
+    # clinicians' order, each choice saying on hover what it stands for
+    options = page.locator("#ev-weakness option")
+    assert options.evaluate_all("os => os.map(o => o.value)") == ["", "yes", "~yes", "~no", "no"]
+    assert options.all_inner_texts() == ["not recorded", "yes", "probably yes", "probably no", "no"]
+    probably_yes = page.get_attribute("#ev-weakness option[value='~yes']", "title")
+    assert f"{PROBABLY:g} times as likely if yes as if no" in probably_yes
+    assert "yes 0.8, no 0.2" in probably_yes
+    assert "4 times as likely if no as if yes" in page.get_attribute("#ev-weakness option[value='~no']", "title")
+    assert "entered as certain" in page.get_attribute("#ev-weakness option[value='yes']", "title")
+    ages = page.locator("#ev-age_group option").evaluate_all("os => os.map(o => o.value)")
+    assert ages == ["", "under_40", "~under_40", "40_to_64", "~40_to_64", "65_plus", "~65_plus"]
+
+    page.select_option("#ev-weakness", "yes")
+    _wait_for_entered(page, "weakness", "yes")
+    hard = _pathological(page)
+    assert "entered as certain" in page.get_attribute("#ev-weakness", "title")
+
+    page.select_option("#ev-weakness", "~yes")
+    _wait_for_entered(page, "weakness", "probably yes")
+    soft = _pathological(page)
+    assert unset < soft < hard
+    model = server.service.model("primary_care")
+    assert soft == pytest.approx(100 * model.category_posterior({"weakness": "~yes"})["pathological"], abs=0.051)
+    assert sent[-1]["evidence"] == {"weakness": "~yes"}  # what the page sends for "probably yes"
+    title = page.get_attribute("#ev-weakness", "title")  # the control says what its choice stands for
+    assert "4 times as likely if yes as if no" in title and "yes 0.8, no 0.2" in title
+    assert "4 times as likely" in page.get_attribute("#entered li[data-node='weakness']", "title")
+    assert "1 uncertain" in page.inner_text("#summary")
+    assert "soft" in page.get_attribute("#ev-weakness", "class")
+    assert "weakness=%7Eyes" in page.url  # a probable finding survives a bookmark
+    assert page.locator("#explanation tbody td").first.inner_text() == "weakness: probably yes"
+
+    # back to not recorded: the base rates again
+    page.select_option("#ev-weakness", "")
+    _wait_for_entered(page, "weakness", None)
+    assert _pathological(page) == unset
+    assert page.get_attribute("#ev-weakness", "title").startswith("not recorded")
+    assert page.problems == []
+
+
+def test_weights_in_the_address_are_shown_as_entered(server, page):
+    page.goto(server.url + "#setting=primary_care&weakness=yes:0.7,no:0.3&age_group=~65_plus")
+    _wait_for_entered(page, "weakness", "yes 0.7, no 0.3")
+    _wait_for_entered(page, "age_group", "probably 65 plus")
+    assert page.is_hidden("#unrecognised") and page.is_hidden("#error")
+    assert page.input_value("#ev-weakness") == "yes:0.7,no:0.3"
+    assert "2.33 times as likely if yes as if no" in page.get_attribute("#ev-weakness", "title")
+    assert page.input_value("#ev-age_group") == "~65_plus"
+    assert "as likely if 65 plus as if under 40 or 40 to 64" in page.get_attribute("#ev-age_group", "title")
+    model = server.service.model("primary_care")
+    expected = model.category_posterior({"weakness": {"yes": 0.7, "no": 0.3}, "age_group": "~65_plus"})
+    assert _pathological(page) == pytest.approx(100 * expected["pathological"], abs=0.051)  # shown to 0.1%
+    assert page.problems == []

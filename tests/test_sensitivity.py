@@ -19,6 +19,8 @@ SCENARIOS = [
     {"weakness": "yes", "calcium": "normal"},
     {"weakness": "yes", "calcium": "low", "sex": "male", "caffeine": "yes"},
     {},
+    # soft evidence on a finding, a context node and a trigger
+    {"weakness": "~yes", "calcium": {"low": 1.0, "normal": 3.0}, "sex": "male:0.9,female:0.1", "caffeine": "~yes"},
 ]
 
 
@@ -36,7 +38,7 @@ def brute(model, ref, x, evidence, query="pathological"):
     """The query's posterior with the parameter really changed and a fresh engine."""
     priors = sens.with_covaried_value(model.priors, ref, x)
     try:
-        joint = CompiledEngine(priors, model.setting).joint(evidence)
+        joint = CompiledEngine(priors, model.setting).joint(model.check_evidence(evidence))
     except EtiologyFitError:
         return np.nan  # e.g. a relative risk of 0 for every etiology: the model is undefined
     _, mask = sens.resolve_query(model.priors, query)

@@ -91,7 +91,7 @@ def _brute(model, values, i, evidence):
     priors = model.priors
     for (file, line), v in values.items():
         priors = priors.with_value(file, line, float(v[i]))
-    return CompiledEngine(priors, model.setting).posterior(evidence)
+    return CompiledEngine(priors, model.setting).posterior(model.check_evidence(evidence))
 
 
 @pytest.mark.parametrize(
@@ -99,6 +99,7 @@ def _brute(model, values, i, evidence):
     [
         {"weakness": "yes", "calcium": "normal"},
         {"weakness": "yes", "calcium": "low", "sex": "male", "caffeine": "yes"},
+        {"weakness": "~yes", "calcium": {"low": 1.0, "normal": 3.0}, "sex": "male:0.9,female:0.1", "caffeine": "~yes"},
     ],
 )
 def test_each_draw_is_exact(small, evidence):

@@ -153,6 +153,15 @@ def test_schema_groups_every_node_by_panel(server):
     assert schema["disclaimer"] == DISCLAIMER
 
 
+def test_schema_tells_the_page_what_probably_means(server):
+    from fasciculation_dx.inference.soft import PROBABLY, PROBABLY_PREFIX
+
+    status, _, text = request(server, "GET", "/api/schema")
+    assert status == 200
+    assert json.loads(text)["soft_evidence"] == {"probably_ratio": PROBABLY, "prefix": PROBABLY_PREFIX}
+    assert (PROBABLY, PROBABLY_PREFIX) == (4.0, "~")  # the ratio the page's hover text states
+
+
 # -- queries ----------------------------------------------------------------------------------------------
 def test_query_matches_the_model(server):
     evidence = {"weakness": "yes", "emg_fibrillations": "present", "age_group": "65_plus"}
@@ -166,6 +175,62 @@ def test_query_matches_the_model(server):
     assert len(result["next_tests"]) == 3 and result["explanation"]
     assert "not a diagnosis" in result["disclaimer"]
     assert result["intervals"] is None
+
+
+@pytest.mark.parametrize(
+    "soft",
+    [{"yes": 0.8, "no": 0.2}, "~yes", "yes:0.8,no:0.2", {"yes": 4, "no": 1}],
+    ids=["object", "probably", "text", "unnormalised"],
+)
+def test_soft_evidence_matches_the_model(server, soft):
+    evidence = {"weakness": soft, "age_group": "65_plus"}
+    status, result = query(server, {"evidence": evidence, "top": 3})
+    assert status == 200, result
+    model = fdx.load_model(setting="primary_care")
+    expected = model.posterior(evidence)
+    got = pd.Series(result["posterior"])
+    assert list(got.index) == list(expected.index)
+    assert (got - expected).abs().max() < 1e-12
+    pathological = model.category_posterior(evidence)["pathological"]
+    assert result["category"]["pathological"] == pytest.approx(pathological, abs=1e-12)
+    # the answer echoes the evidence as understood: normalised weights over every state
+    assert result["evidence"]["age_group"] == "65_plus"
+    assert result["evidence"]["weakness"] == pytest.approx({"no": 0.2, "yes": 0.8}, abs=1e-12)
+    hard = model.category_posterior({"weakness": "yes", "age_group": "65_plus"})["pathological"]
+    unset = model.category_posterior({"age_group": "65_plus"})["pathological"]
+    assert unset < result["category"]["pathological"] < hard
+
+
+BAD_SOFT = [
+    ({"yes": "0.8", "no": 0.2}, "the weight of weakness=yes must be a number.* Got a string instead"),
+    ({"yes": True, "no": 1}, "the weight of weakness=yes must be a number.* Got a boolean instead"),
+    ({"yes": {"a": 1}}, "the weight of weakness=yes must be a number.* Got an object instead"),
+    ({"yes": [0.8]}, "the weight of weakness=yes must be a number.* Got an array instead"),
+    ({"yes": None}, "the weight of weakness=yes must be a number.* Got null instead"),
+    ({"yes": -0.5, "no": 1}, "the weight of weakness=yes must be finite and at least 0"),
+    ({"yes": 0, "no": 0}, "the soft evidence for 'weakness' needs at least one positive weight"),
+    ({}, "the soft evidence for 'weakness' needs at least one positive weight"),
+    ({"yes": 0.8, "maybe": 0.2}, "unknown state 'maybe' in the soft evidence for 'weakness'. Valid states: no, yes"),
+    ("~maybe", "unknown state 'maybe' in '~maybe' for 'weakness'"),
+    ("yes:0.8,no:lots", "the weight of 'no' must be a number"),
+    ([0.8, 0.2], "the state of 'weakness' must be a string .*or an object.* Got an array instead"),
+]
+
+
+@pytest.mark.parametrize(("soft", "message"), BAD_SOFT, ids=[m[:40] for _, m in BAD_SOFT])
+def test_bad_soft_evidence_is_a_400_naming_the_node(server, soft, message):
+    status, payload = query(server, {"evidence": {"weakness": soft}})
+    assert status == 400 and payload["status"] == 400
+    assert re.search(message, payload["error"]), payload["error"]
+    assert "weakness" in payload["error"]
+
+
+def test_a_weight_too_large_for_a_float_is_a_400(server):
+    raw = b'{"evidence": {"weakness": {"yes": 1' + b"0" * 400 + b', "no": 1}}}'
+    status, _, text = request(server, "POST", "/api/query", headers={"Content-Type": "application/json"}, raw=raw)
+    payload = json.loads(text)
+    assert status == 400, payload
+    assert "the weight of weakness=yes must be finite" in payload["error"]
 
 
 def test_query_shows_the_pathological_weight_and_each_tests_tier(server):
@@ -231,7 +296,7 @@ def test_interval_helper_returns_none_without_support():
 BAD_BODIES = [
     ([], "must be a JSON object"),
     ({"evidence": [], "setting": "primary_care"}, "'evidence' must be an object"),
-    ({"evidence": {"weakness": 1}}, "the state of 'weakness' must be a string. Got a number instead"),
+    ({"evidence": {"weakness": 1}}, "the state of 'weakness' must be a string .*or an object.* Got a number instead"),
     ({"evidence": {"weakness": None}}, "Got null instead"),
     ({"evidence": {"weaknes": "yes"}}, "unknown node 'weaknes'. Did you mean 'weakness'?"),
     ({"evidence": {"weakness": "maybe"}}, "unknown state 'maybe' for 'weakness'.*Valid states: no, yes"),
@@ -553,6 +618,7 @@ def test_lone_surrogate_in_a_node_name_is_a_400(server):
         for raw, message in (
             (b'{"evidence": {"\\ud800": "yes"}}', "invalid node name '\\ud800'"),
             (b'{"evidence": {"weakness": "\\udfff"}}', "invalid state '\\udfff' for 'weakness'"),
+            (b'{"evidence": {"weakness": {"\\udfff": 1}}}', "invalid state '\\udfff' in the weights for 'weakness'"),
             (b'{"setting": "\\ud800"}', "unknown setting '\ud800'"),
         ):
             conn.request("POST", "/api/query", body=raw, headers={"Content-Type": "application/json"})

@@ -10,9 +10,9 @@ import numpy as np
 
 from .errors import EvidenceError
 from .inference.compiled import CompiledEngine
-from .inference.evidence import check_evidence, checked_posterior, observable_states
+from .inference.evidence import EvidenceChecker, checked_posterior
 from .inference.explain import EXPLANATION_COLUMNS, explain_posterior
-from .inference.information import MIN_GAIN, TEST_COLUMNS, rank_tests
+from .inference.information import MIN_GAIN, TEST_COLUMNS, rank_tests, unconfirmed_findings
 from .network.loader import load_priors
 from .network.paths import shipped_priors_dir
 from .network.pgmpy_adapter import ReferenceEngine
@@ -89,12 +89,40 @@ class Model:
         self.engine = engine
         self.inference = CompiledEngine(priors, setting) if engine == "compiled" else ReferenceEngine(priors, setting)
         """The inference engine object (``posterior(evidence)``, ``marginal(node, evidence)``)."""
-        self.states: dict[str, tuple[str, ...]] = observable_states(priors)
+        self._check = EvidenceChecker(priors)
+        self.states: dict[str, tuple[str, ...]] = self._check.valid
         self.etiologies: tuple[str, ...] = priors.etiology_states
         self._category = {e.name: e.category for e in priors.etiologies.values()}
         self.pathological = np.array([self._category[e] == "pathological" for e in self.etiologies])
         """Boolean mask over :attr:`etiologies` marking the pathological causes (``category``)."""
         self._group = {e.name: e.group for e in priors.etiologies.values()}
+        self._groups = tuple(dict.fromkeys(self._group[e] for e in self.etiologies))
+        # one-hot (etiology, group) matrix: the group roll-up is one vector product
+        self._group_matrix = np.array([[self._group[e] == g for g in self._groups] for e in self.etiologies], float)
+        self._indexes: dict[str, object] = {}  # pandas indexes, built on first use
+
+    def _index(self, name: str, labels: Sequence[str]):
+        """Return a pandas Index of ``labels`` named ``name``, built once.
+
+        Its dtype is ``object``: reordering an object index is several times faster than
+        reordering pandas' default string index, and this is on the path of every query.
+        """
+        index = self._indexes.get(name)
+        if index is None:
+            import pandas as pd
+
+            index = self._indexes[name] = pd.Index(np.array(labels, dtype=object), dtype=object, name=name)
+        return index
+
+    def _series(self, values: np.ndarray, name: str, labels: Sequence[str], sort: bool = True) -> pd.Series:
+        """Return a probability Series over ``labels`` (sorted descending, ties in label order, when ``sort``)."""
+        import pandas as pd
+
+        index = self._index(name, labels)
+        if sort:
+            order = np.argsort(-values, kind="stable")
+            values, index = values[order], index.take(order)
+        return pd.Series(values, index=index, name="probability", copy=False)
 
     def __repr__(self) -> str:
         return (
@@ -109,12 +137,21 @@ class Model:
         return build_network(self.priors, self.setting)
 
     # -- core queries --------------------------------------------------------------------------
-    def posterior_vector(self, evidence: Mapping[str, str] | None = None) -> np.ndarray:
+    def check_evidence(self, evidence: Mapping[str, object] | None) -> dict:
+        """Check evidence and return it as understood (see :func:`fasciculation_dx.inference.evidence.check_evidence`).
+
+        Soft values come back as normalised
+        :class:`~fasciculation_dx.inference.soft.Likelihood` mappings, former node names as the
+        current ones.
+        """
+        return self._check(evidence or {})
+
+    def posterior_vector(self, evidence: Mapping[str, object] | None = None) -> np.ndarray:
         """Posterior of each etiology as a plain array in :attr:`etiologies` order (the fast path).
 
         Raises the same errors as :meth:`posterior`.
         """
-        return checked_posterior(self.inference, self.priors, evidence)
+        return checked_posterior(self.inference, self.priors, evidence, self._check)
 
     def posterior(
         self,
@@ -128,7 +165,11 @@ class Model:
         Parameters
         ----------
         evidence
-            ``{node: state}``; every node of :attr:`states` may be given, none must be.
+            ``{node: state}``; every node of :attr:`states` may be given, none must be. A finding
+            known only approximately is entered as soft (likelihood) evidence: a mapping of state
+            to relative weight, ``{"weakness": {"yes": 0.8, "no": 0.2}}``, or ``"~yes"`` for
+            "probably yes" (likelihood ratio 4); see :mod:`fasciculation_dx.inference.soft`.
+            Hard and soft evidence mix freely.
         interval
             If given (e.g. ``0.9``), also return an equal-tailed credible interval of that mass for
             each posterior, from Monte Carlo draws of every parameter over its plausible range
@@ -151,8 +192,6 @@ class Model:
         ImpossibleEvidenceError
             If the evidence has probability zero; the error names the conflicting findings.
         """
-        import pandas as pd
-
         values = self.posterior_vector(evidence)
         if interval is not None:
             from .analysis.uncertainty import posterior_interval
@@ -160,26 +199,27 @@ class Model:
 
             check_level(interval)
             return posterior_interval(self, evidence or {}, level=interval, draws=draws, seed=seed)
-        series = pd.Series(values, index=pd.Index(self.etiologies, name=ETIOLOGY), name="probability")
-        return series.sort_values(ascending=False, kind="stable")
+        return self._series(values, ETIOLOGY, self.etiologies)
 
-    def category_posterior(self, evidence: Mapping[str, str] | None = None) -> pd.Series:
+    def category_posterior(self, evidence: Mapping[str, object] | None = None) -> pd.Series:
         """Probability that the cause is benign or pathological (a roll-up of the etiologies)."""
-        post = self.posterior(evidence)
-        out = post.groupby([self._category[e] for e in post.index]).sum()
-        return out.reindex(["benign", "pathological"], fill_value=0.0).rename_axis("category").rename("probability")
+        values = self.posterior_vector(evidence)
+        rolled = np.array([values[~self.pathological].sum(), values[self.pathological].sum()])
+        return self._series(rolled, "category", ("benign", "pathological"), sort=False)
 
-    def group_posterior(self, evidence: Mapping[str, str] | None = None) -> pd.Series:
+    def group_posterior(self, evidence: Mapping[str, object] | None = None) -> pd.Series:
         """Probability of each disease group (a roll-up of the etiologies), descending."""
-        post = self.posterior(evidence)
-        out = post.groupby([self._group[e] for e in post.index]).sum()
-        return out.sort_values(ascending=False, kind="stable").rename_axis("group").rename("probability")
+        return self._series(self.posterior_vector(evidence) @ self._group_matrix, "group", self._groups)
 
-    def predictive(self, node: str, evidence: Mapping[str, str] | None = None) -> pd.Series:
-        """Predictive distribution of an unobserved evidence node given the evidence."""
-        evidence = check_evidence(self.priors, evidence or {})
+    def predictive(self, node: str, evidence: Mapping[str, object] | None = None) -> pd.Series:
+        """Predictive distribution of an evidence node given the evidence.
+
+        For a node entered as soft evidence, the distribution of its true state given all the
+        evidence, its own uncertain observation included.
+        """
+        evidence = self._check(evidence or {})
         if node not in self.states:
-            check_evidence(self.priors, {node: None})
+            self._check({node: None})
         import pandas as pd
 
         self.posterior_vector(evidence)
@@ -211,7 +251,7 @@ class Model:
         """
         import pandas as pd
 
-        evidence = check_evidence(self.priors, evidence)
+        evidence = self._check(evidence)
         self.posterior_vector(evidence)
         records = explain_posterior(self.inference.posterior, self.etiologies, evidence, self.pathological)
         return pd.DataFrame(records, columns=list(EXPLANATION_COLUMNS))
@@ -267,9 +307,9 @@ class Model:
         """
         if by not in ("etiology", "category"):
             raise EvidenceError(f"by must be 'etiology' or 'category'. Got '{by}' instead")
-        evidence = check_evidence(self.priors, evidence or {})
+        evidence = self._check(evidence or {})
         self.posterior_vector(evidence)
-        findings = [n for n, spec in self.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
+        findings = unconfirmed_findings(self.priors, evidence)
         import pandas as pd
 
         records = rank_tests(

@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from ..errors import EvidenceError, FasciculationDxError, Problem
 from ..inference.evidence import observable_states
+from ..inference.soft import PROBABLY_PREFIX, likelihood, parse_value
 from ..network.priors import CONDITIONAL_FINDINGS, DEFAULT_SETTING, ETIOLOGY, RENAMED_NODES, Priors
 
 __all__ = [
@@ -186,6 +187,8 @@ class Cases:
     name: str
     sha256: str
     path: Path | None = None
+    positions: Mapping[str, int] | None = None
+    """Each column's position in the file (1-based), for messages; None when not read from a table."""
 
     @property
     def n(self) -> int:
@@ -231,8 +234,38 @@ class Cases:
         row = self.frame.iloc[i]
         return {c: row[c] for c in self.evidence_columns if row[c] != ""}
 
+    def soft_cells(self, priors: Priors) -> list[tuple[int, str]]:
+        """Return the ``(row number, column)`` of every soft-evidence cell (``yes:0.8,no:0.2`` or ``~yes``)."""
+        out = []
+        for node in self.evidence_columns:
+            states = set(priors.nodes[node].states) | {""}
+            soft = ~self.frame[node].isin(states).to_numpy()
+            out += [(int(r), node) for r in self.row_numbers()[soft]]
+        return sorted(out)
+
     def codes(self, priors: Priors) -> dict[str, np.ndarray]:
-        """State indices of every evidence column: ``{node: int array}``, -1 where not recorded."""
+        """State indices of every evidence column: ``{node: int array}``, -1 where not recorded.
+
+        Raises
+        ------
+        CaseFileError
+            If some cells hold soft evidence, which has no state index (each cell is named).
+        """
+        soft = self.soft_cells(priors)
+        if soft:
+            columns = self.positions or {c: j for j, c in enumerate(self.frame.columns, start=1)}
+            raise CaseFileError(
+                [
+                    Problem(
+                        self.name,
+                        r,
+                        columns[c],
+                        f"{c}: soft evidence is used when scoring and evaluating, not when calibrating; record "
+                        "the finding as certain or leave the cell empty",
+                    )
+                    for r, c in soft
+                ]
+            )
         out: dict[str, np.ndarray] = {}
         for node in self.evidence_columns:
             index = {s: i for i, s in enumerate(priors.nodes[node].states)}
@@ -263,6 +296,21 @@ def _clean_column(column: pd.Series) -> np.ndarray:
     codes, distinct = pd.factorize(column, use_na_sentinel=True)
     cleaned = np.array([*(_clean(v) for v in distinct), ""], dtype=object)
     return cleaned[codes]  # the sentinel -1 picks the trailing "" (a null)
+
+
+def _soft_problem(node: str, states: tuple[str, ...], value: str) -> str:
+    """Say why a cell that is not a state is invalid; ``""`` when it is soft evidence (``yes:0.8,no:0.2``, ``~yes``)."""
+    if value.startswith(PROBABLY_PREFIX) or ":" in value:
+        try:
+            likelihood(node, states, value if value.startswith(PROBABLY_PREFIX) else parse_value(value))
+        except EvidenceError as err:
+            return f"{node}: invalid soft evidence '{value}': {err}"
+        return ""
+    return (
+        f"{node} must be empty (not recorded), a valid state of '{node}': {', '.join(states)}, or soft evidence "
+        f"(~{states[-1]}, or weights such as {states[-1]}:0.8,{states[0]}:0.2). Got '{value}' instead."
+        f"{_closest(value, states)}"
+    )
 
 
 def _closest(word: str, choices) -> str:
@@ -418,18 +466,18 @@ def _validate(
         if states is not None:
             what = "setting" if col == "setting" else ("etiology" if col == ETIOLOGY else f"state of '{col}'")
             where, distinct = pd.factorize(values)
-            invalid = np.array([v != "" and v not in states for v in distinct], dtype=bool)
+            why = [
+                ""
+                if v == "" or v in states
+                else _soft_problem(col, states, v)
+                if col in valid
+                else f"{col} must be empty (not recorded) or a valid {what}: {', '.join(states)}. "
+                f"Got '{v}' instead.{_closest(v, states)}"
+                for v in distinct
+            ]
+            invalid = np.array([bool(w) for w in why], dtype=bool)
             for i in np.flatnonzero(invalid[where]):
-                value = values[i]
-                problems.append(
-                    Problem(
-                        name,
-                        row[i],
-                        j,
-                        f"{col} must be empty (not recorded) or a valid {what}: {', '.join(states)}. "
-                        f"Got '{value}' instead.{_closest(value, states)}",
-                    )
-                )
+                problems.append(Problem(name, row[i], j, why[where[i]]))
         cells[col] = values.tolist()
     for node, (finding, wanted) in CONDITIONAL_FINDINGS.items():
         if node not in cells:
@@ -439,8 +487,8 @@ def _validate(
             if value != "" and given != wanted:
                 got = f"'{given}'" if given else "not recorded"
                 message = (
-                    f"{node} describes {finding} = {wanted}: record {finding} = {wanted} in this row or leave "
-                    f"{node} empty. Got {finding} {got}"
+                    f"{node} describes {finding} = {wanted}: record {finding} = {wanted} in this row (as a certain "
+                    f"finding) or leave {node} empty. Got {finding} {got}"
                 )
                 problems.append(Problem(name, row[i], seen[node], message))
     if "case_id" in cells:
@@ -466,7 +514,7 @@ def _validate(
     evidence = [c for c in valid if c in cells]
     meta = [c for c in META_COLUMNS if c in cells]
     frame = pd.DataFrame({c: pd.Series(cells[c], dtype=object) for c in [*evidence, *meta]})
-    return Cases(frame=frame, name=name, sha256=digest, path=path)
+    return Cases(frame=frame, name=name, sha256=digest, path=path, positions=dict(seen))
 
 
 WRITE_BLOCK = 100_000

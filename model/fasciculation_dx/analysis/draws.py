@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import ArgumentError, EvidenceError
 from ..inference.compiled import CompiledEngine
 from ..inference.evidence import check_evidence
+from ..inference.soft import state_vector
 from ..network.etiology import MAX_ITERATIONS, EtiologyFitError
 from ..network.priors import ETIOLOGY, WILDCARD, Priors
 from ..network.tables import cpt_columns, match_columns
@@ -323,14 +324,14 @@ class Evaluator:
             fitted = _fit_weights(base[None], factors, np.ones((1, len(base))))[0]
             with np.errstate(divide="ignore", invalid="ignore"):
                 self.w0 = np.where(base > 0, fitted / np.where(base > 0, base, 1.0), 1.0)
-            # per parent: 1 for the observed state (every state when unobserved), else 0
-            self.root_masks = []
-            for r in plan.roots:
-                mask = np.ones(len(priors.nodes[r].states))
-                if r in plan.evidence:
-                    mask[:] = 0.0
-                    mask[_state_index(priors, r)[plan.evidence[r]]] = 1.0
-                self.root_masks.append(mask)
+            # per parent: the likelihood of its evidence (1 for the observed state and 0 for the others;
+            # the weights of soft evidence; 1 for every state when unobserved)
+            self.root_masks = [
+                state_vector(priors.nodes[r].states, plan.evidence[r])
+                if r in plan.evidence
+                else np.ones(len(priors.nodes[r].states))
+                for r in plan.roots
+            ]
 
     def joint(self, sampled, n: int) -> np.ndarray:
         """Return ``P(etiology, evidence)`` for each of ``n`` draws, shape ``(n, etiologies)``."""
@@ -352,7 +353,7 @@ class Evaluator:
         J = R.copy()
         for node in plan.direct:
             table = _column_array(plan, node, sampled, n)  # (n, states, n_e)
-            J *= table[:, _state_index(priors, node)[plan.evidence[node]], :]
+            J *= _evidence_rows(priors, node, plan.evidence[node], table)
         used = plan.used_mechanisms
         if used:
             mech = [_column_array(plan, m, sampled, n).transpose(0, 2, 1) for m in used]  # (n, n_e, k)
@@ -360,7 +361,7 @@ class Evaluator:
             pm = _outer_chain(mech, 1).reshape((n, n_e) + cards)  # (n, n_e, k1, k2, ...)
             like = np.ones((n,) + cards)
             for node in plan.via:
-                table = _column_array(plan, node, sampled, n)[:, _state_index(priors, node)[plan.evidence[node]]]
+                table = _evidence_rows(priors, node, plan.evidence[node], _column_array(plan, node, sampled, n))
                 axes = [used.index(p) for p in priors.nodes[node].parents]
                 # place the parents' axes among the used mechanisms' axes
                 perm = np.argsort(axes)
@@ -371,3 +372,10 @@ class Evaluator:
                 like = like * table.reshape(shape)
             J *= (pm.reshape(n, n_e, -1) * like.reshape(n, 1, -1)).sum(axis=2)
         return J
+
+
+def _evidence_rows(priors: Priors, node: str, value, table: np.ndarray) -> np.ndarray:
+    """Per draw, the likelihood of a node's evidence: ``table[:, state]``, or the weighted sum for soft evidence."""
+    if isinstance(value, str):
+        return table[:, _state_index(priors, node)[value]]
+    return np.tensordot(state_vector(priors.nodes[node].states, value), table, axes=([0], [1]))

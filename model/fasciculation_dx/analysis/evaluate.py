@@ -140,7 +140,7 @@ def evaluate(
     keep = labels != ""
     if not keep.any():
         raise EvidenceError(f"{cases.name} has no case with a confirmed etiology; nothing to score")
-    post = case_posteriors(priors, cases, setting)[keep]
+    post = _posteriors(priors, cases, setting)[keep]
     truth_names = labels[keep]
     etiologies = priors.etiology_states
     index = {e: i for i, e in enumerate(etiologies)}
@@ -194,6 +194,34 @@ def evaluate(
     )
     posteriors = pd.DataFrame(post, columns=pd.Index(etiologies, name="etiology"))
     return Evaluation(metrics, per, table, posteriors)
+
+
+def _posteriors(priors: Priors, cases: Cases, setting: str) -> np.ndarray:
+    """Each case's posterior; soft-evidence cells (``~yes``, ``yes:0.8,no:0.2``) are scored by the batch scorer."""
+    if not cases.soft_cells(priors):
+        return case_posteriors(priors, cases, setting)
+    from ..inference.batch import BatchScorer
+    from ..inference.compiled import CompiledEngine
+
+    settings = cases.settings(setting)
+    unknown = sorted(set(settings) - set(priors.settings))
+    if unknown:
+        raise EvidenceError(f"unknown setting {', '.join(unknown)}. Valid settings: {', '.join(priors.settings)}")
+    frame = cases.frame[list(cases.evidence_columns)]
+    out = np.empty((cases.n, len(priors.etiology_states)))
+    for name in dict.fromkeys(settings):
+        rows = settings == name
+        scorer = BatchScorer(CompiledEngine(priors, name))
+        out[rows] = scorer.score(frame[rows], on_impossible="nan")[list(priors.etiology_states)].to_numpy()
+    bad = cases.row_numbers()[np.isnan(out[:, 0])]
+    if len(bad):
+        shown = ", ".join(map(str, bad[:20])) + (f" and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise EvidenceError(
+            f"{len(bad)} case{'s' if len(bad) != 1 else ''} of {cases.name} "
+            f"{'have' if len(bad) != 1 else 'has'} probability zero under the model: rows {shown}. "
+            "Check these rows for a typo or a contradiction"
+        )
+    return out
 
 
 def compare(

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import FasciculationDxError
 from ..inference.compiled import CompiledEngine
 from ..inference.evidence import check_evidence
+from ..inference.soft import state_vector
 from ..network.etiology import EtiologyFitError, etiology_table
 from ..network.priors import Parameter, Priors
 from ..network.tables import cpt_array, cpt_columns, match_columns
@@ -63,10 +64,8 @@ class Scenario:
         e = engine
         self.root_evidence = any(r in self.evidence for r in e.roots)
         self.R = e._root_factor(self.evidence)
-        direct_rows = {n: e.direct[n][e._state_index[n][s]] for n, s in self.evidence.items() if n in e.direct}
-        mech_rows = {
-            n: e.via_mechanisms[n][e._state_index[n][s]] for n, s in self.evidence.items() if n in e.via_mechanisms
-        }
+        direct_rows = {n: e._row(e.direct[n], n, s) for n, s in self.evidence.items() if n in e.direct}
+        mech_rows = {n: e._row(e.via_mechanisms[n], n, s) for n, s in self.evidence.items() if n in e.via_mechanisms}
         self.direct_rows = direct_rows
         self.mech_rows = mech_rows
         self.D = np.prod(list(direct_rows.values()), axis=0) if direct_rows else np.ones(len(self.etiologies))
@@ -103,8 +102,8 @@ class Scenario:
             hit = np.array([assigned[(et,)] == key for et in self.etiologies])
             others = [r for n, r in self.direct_rows.items() if n != node]
             d_minus = np.prod(others, axis=0) if others else np.ones(n_e)
-            G = np.zeros((n_states, n_e))
-            G[e._state_index[node][self.evidence[node]]] = self.R * d_minus * self.M * hit
+            # one row per state, weighted by the evidence's likelihood (one-hot for a hard finding)
+            G = np.outer(state_vector(spec.states, self.evidence[node]), self.R * d_minus * self.M * hit)
             return self.J * ~hit, G
         if node in e.via_mechanisms:
             if node not in self.evidence:
@@ -116,8 +115,7 @@ class Scenario:
             others = [r for n, r in self.mech_rows.items() if n != node]
             m_minus = np.prod(others, axis=0) if others else np.ones(len(configs))
             PM = e.mechanism_given_etiology
-            G = np.zeros((n_states, n_e))
-            G[e._state_index[node][self.evidence[node]]] = self.R * self.D * (PM[:, hit] @ m_minus[hit])
+            G = np.outer(state_vector(spec.states, self.evidence[node]), self.R * self.D * (PM[:, hit] @ m_minus[hit]))
             rest = self.R * self.D * (PM[:, ~hit] @ self.mech[~hit])
             return rest, G
         if node in e.mechanisms:
@@ -184,7 +182,12 @@ class Scenario:
         free = np.ones(())  # the outer product of the unobserved roots' priors
         for root in e.roots:
             prior = cpt_array(priors, root)
-            if root in self.evidence:
+            if root in self.evidence and not isinstance(self.evidence[root], str):
+                # soft evidence: summed over like an unobserved root, each state weighted by its likelihood
+                index.append(slice(None))
+                weights = state_vector(self.priors.nodes[root].states, self.evidence[root])
+                free = np.multiply.outer(free, prior * weights)
+            elif root in self.evidence:
                 state = e._state_index[root][self.evidence[root]]
                 index.append(state)
                 weight *= prior[state]

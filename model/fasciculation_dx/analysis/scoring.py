@@ -543,13 +543,13 @@ def _score_chunks(reader, scorer: BatchScorer, writer: _Writer, passthrough, on_
     impossible: list = []
     with bar as pbar:
         for chunk in reader:
-            root_codes, finding_codes, chunk_problems = scorer.encode(chunk, passthrough)
+            root_codes, finding_codes, chunk_problems, soft = scorer.encode(chunk, passthrough)
             problems.extend(chunk_problems)
             if any(not p.rows for p in chunk_problems):  # column problems: the same in every chunk
                 break
             # after a problem, keep checking the rest of the file but write nothing more
             if not (problems or reader.ragged):
-                values = scorer.probabilities(root_codes, finding_codes)
+                values = scorer.probabilities(root_codes, finding_codes, soft=soft)
                 bad = np.isnan(values[:, 0])
                 if bad.any() and on_impossible == "raise":
                     impossible.extend(chunk.index[bad])

@@ -13,6 +13,7 @@ from ..errors import FasciculationDxError, PriorsError
 from ..inference.evidence import parse_assignments
 from ..inference.information import MIN_GAIN, ORDERS
 from ..inference.query import DISCLAIMER, json_safe, query_result
+from ..inference.soft import PROBABLY
 from ..model import Model
 from ..network.loader import validate_priors
 from ..network.paths import shipped_priors_dir
@@ -27,6 +28,14 @@ examples:
   fasciculation-dx query weakness=no atrophy=no emg_fasciculation_potentials=present
   fasciculation-dx query --setting neuromuscular_clinic tongue_fasciculations=yes umn_signs=yes
   fasciculation-dx query --json weakness=yes emg_fibrillations=present
+  fasciculation-dx query weakness~yes tongue_fasciculations=yes:0.7,no:0.3
+
+uncertain findings (soft evidence):
+  node~state               probably that state: likelihood ratio {PROBABLY:g} for it against each
+                           other state (weights {PROBABLY:g}:1; on an even prior, {PROBABLY / (PROBABLY + 1):.0%} for a
+                           two-state finding)
+  node=yes:0.8,no:0.2      relative weights: how much more likely the observation is under each
+                           state (need not sum to 1; a state left out has weight 0)
   fasciculation-dx nodes                 list every finding you can enter, with its states
   fasciculation-dx validate priors/      check a priors directory
 
@@ -69,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "query",
         help="rank the causes given a patient's findings",
         description="Rank the causes of fasciculations given findings written "
-        "node=state (see 'fasciculation-dx nodes').",
+        "node=state (see 'fasciculation-dx nodes'); an uncertain finding as node~state or "
+        "node=state:weight,state:weight.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -114,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="suggest only findings of this tier or an earlier one; the tiers, in escalation order: "
         + ", ".join(TIERS),
     )
-    q.add_argument("evidence", nargs="*", metavar="node=state", help="an observed finding, e.g. weakness=yes")
+    q.add_argument(
+        "evidence",
+        nargs="*",
+        metavar="node=state",
+        help="an observed finding, e.g. weakness=yes; uncertain: weakness~yes or weakness=yes:0.8,no:0.2",
+    )
 
     v = sub.add_parser("validate", help="check a priors directory and list every problem")
     v.add_argument(

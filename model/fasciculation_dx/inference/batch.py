@@ -26,6 +26,10 @@ The case table
 --------------
 - A column named after an evidence node (context, trigger or finding; see ``model.states``)
   is evidence. An empty string, ``NaN``, ``None`` or ``pd.NA`` means unobserved.
+- A cell may hold soft evidence (see :mod:`fasciculation_dx.inference.soft`): weights
+  ``yes:0.8,no:0.2`` (quoted in a CSV file, since it holds a comma) or ``~yes`` (probably yes).
+  Its likelihood is multiplied into the case's factor of the finding's component (or the root
+  factor, for a context or trigger node), so it costs a small matrix product per soft column.
 - Surrounding whitespace is stripped from every text cell and every column name, as by every
   reader of case files (:mod:`fasciculation_dx.analysis.cases`, :mod:`fasciculation_dx.analysis.scoring`):
   ``' yes '`` is ``yes`` and a cell of spaces is empty. Nothing else is normalised (``Yes`` is
@@ -60,11 +64,19 @@ import pandas as pd
 from ..errors import EvidenceError
 from ..network.priors import Priors
 from ..network.tables import cpt_array
-from .case_encoding import ALLOWED_COLUMNS, CATEGORY_COLUMNS, encode_cases, strip_columns, strip_name
+from .case_encoding import ALLOWED_COLUMNS, CATEGORY_COLUMNS, SoftCells, encode_cases, strip_columns, strip_name
 from .case_errors import CaseProblem, CaseTableError, ImpossibleCasesError
 from .compiled import CompiledEngine
 from .evidence import observable_states
-from .likelihood import LikelihoodGroup, group_likelihood, likelihood_groups, matmul_rows, one_blas_thread, row_sum
+from .likelihood import (
+    LikelihoodGroup,
+    group_likelihood,
+    likelihood_groups,
+    matmul_rows,
+    one_blas_thread,
+    row_sum,
+    scratch,
+)
 
 _MAX_ROOT_TABLE = 20_000_000  # entries of the extended root table before falling back
 
@@ -134,6 +146,7 @@ class BatchScorer:
         self._root_pattern_numbers = engine.root_pattern_numbers
         self._root_by_pattern = engine._root_by_pattern
         self._root_patterns_b = engine._root_patterns[1]
+        self._split = len(engine._root_groups[0])
 
         # connected components of the mechanisms, linked by findings with several mechanism parents
         parent_of = {m: m for m in self.mechanisms}
@@ -157,6 +170,8 @@ class BatchScorer:
         position = {f: i for i, f in enumerate(self.findings)}
         direct = [(position[f], engine.direct[f]) for f in engine.direct]
         self.direct_groups = likelihood_groups(direct, n_e)
+        # soft evidence: per finding, (its component or -1 for a direct finding, its table (n_states, width))
+        self._soft_tables: dict[str, tuple[int, np.ndarray]] = {f: (-1, engine.direct[f]) for f in engine.direct}
         self.components: list[tuple[list[LikelihoodGroup], np.ndarray]] = []
         for comp in components:
             cards = [len(priors.nodes[m].states) for m in comp]
@@ -170,7 +185,9 @@ class BatchScorer:
                 parents = priors.nodes[node].parents
                 if parents[0] in local:
                     cols = [local[q] for q in parents]
-                    members.append((position[node], cpt_array(priors, node)[(slice(None), *configs[:, cols].T)]))
+                    table = cpt_array(priors, node)[(slice(None), *configs[:, cols].T)]
+                    members.append((position[node], table))
+                    self._soft_tables[node] = (len(self.components), table)
             self.components.append((likelihood_groups(members, len(configs)), np.ascontiguousarray(pm)))
         self._root_ext: np.ndarray | None = None
 
@@ -249,17 +266,161 @@ class BatchScorer:
         size_b = len(self._root_patterns_b)
         patterns, inverse = np.unique(first * size_b + second, return_inverse=True)
         first, second = patterns // size_b, patterns % size_b  # patterns are sorted, so first is too
-        out = np.empty((len(patterns), n_e))
+        return self._root_products(first, self._root_patterns_b[second])[inverse.reshape(-1)]
+
+    def _root_products(self, first: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Multiply each row's first-group table (pattern ``first``) by its vector over the second group: ``(n, n_e)``.
+
+        ``first`` must be sorted; ``vectors`` is ``(n, K_b)``: an indicator of the second group's
+        configurations consistent with a pattern, or for soft evidence the product of the roots'
+        likelihoods.
+        """
+        out = np.empty((len(first), self.root_joint.shape[0]))
         values, starts = np.unique(first, return_index=True)
-        for value, start, stop in zip(values, starts, [*starts[1:], len(patterns)]):
-            out[start:stop] = np.einsum(
-                "eb,pb->pe", self._root_by_pattern[value], self._root_patterns_b[second[start:stop]]
-            )
-        return out[inverse.reshape(-1)]
+        bounds = list(zip(values, starts, [*starts[1:], len(first)]))
+
+        def run(part: list) -> None:
+            for value, start, stop in part:
+                out[start:stop] = matmul_rows(vectors[start:stop], self._root_by_pattern[value].T)
+
+        workers = min(os.cpu_count() or 1, 4)
+        if workers > 1 and len(first) >= 4 * DEFAULT_BLOCK:
+            # the patterns are independent: split them among threads (matmul releases the GIL)
+            with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, [bounds[k::workers] for k in range(workers)]))
+        else:
+            run(bounds)
+        return out
 
     # -- scoring ---------------------------------------------------------------------------------
+    def _soft_root_factor(self, root_codes: np.ndarray, soft: SoftCells, factor: np.ndarray) -> np.ndarray:
+        """Replace the root factor of the rows with soft context or trigger evidence.
+
+        Soft evidence on a root is a weighted sum over its states. With the engine's two root
+        groups, the second group's roots enter as a vector over its configurations, so a soft root
+        there is simply its likelihood in that vector (a Kronecker product of the roots' vectors).
+        A soft root of the first group (or of a network small enough for one root table) is
+        expanded: the row becomes one pseudo-row per combination of those roots' states (usually
+        two or three), each scored like a hard row, weighted and summed back.
+        """
+        cells = {i: soft.columns[r] for i, r in enumerate(self.roots) if r in soft.columns}
+        if not cells:
+            return factor
+        two_groups = self._extended_roots() is None
+        split = self._split if two_groups else len(self.roots)
+        rows = np.unique(np.concatenate([c.rows for c in cells.values()]))
+        lookup = {}  # per soft root: the position of each row's cell among its cells (-1: none)
+        for i, column in cells.items():
+            where = np.full(len(rows), -1, dtype=np.intp)
+            where[np.searchsorted(rows, column.rows)] = np.arange(len(column.rows))
+            lookup[i] = where
+        # the expansion over the soft roots of the first group: each pseudo-row's case (owner),
+        # weight, and state of every expanded root
+        owner = np.arange(len(rows))
+        weights = np.ones(len(rows))
+        states: dict[int, np.ndarray] = {}
+        for i in (i for i in cells if i < split):
+            at = lookup[i][owner]
+            count = np.where(at >= 0, self.root_cards[i], 1)
+            first = np.cumsum(count) - count  # where each old pseudo-row's copies start
+            state = np.where(np.repeat(at, count) >= 0, np.arange(count.sum()) - np.repeat(first, count), -1)
+            vectors = cells[i].vectors
+            weights = np.repeat(weights, count) * np.where(
+                state >= 0, vectors[np.repeat(np.maximum(at, 0), count), np.maximum(state, 0)], 1.0
+            )
+            states = {j: np.repeat(v, count) for j, v in states.items()}
+            states[i] = state
+            owner = np.repeat(owner, count)
+        codes = root_codes[rows][owner]
+        for i, state in states.items():
+            codes[:, i] = np.where(state >= 0, state, codes[:, i])
+        keep = weights > 0
+        codes, weights, owner = codes[keep], weights[keep], owner[keep]
+        if two_groups:
+            # the second group's vector: the indicator of its pattern (soft roots count as not
+            # recorded), times each soft root's likelihood of its state in every configuration
+            first, second = self._root_pattern_numbers(codes)
+            vectors = self._root_patterns_b[second]
+            digits = np.array(list(itertools.product(*[range(c) for c in self.root_cards[split:]])), dtype=np.intp)
+            for i in (i for i in cells if i >= split):
+                at = lookup[i][owner]
+                hit = np.flatnonzero(at >= 0)
+                vectors[hit] *= cells[i].vectors[at[hit]][:, digits[:, i - split]]
+            order = np.argsort(first, kind="stable")
+            values = np.empty((len(codes), self.root_joint.shape[0]))
+            values[order] = self._root_products(first[order], vectors[order])
+        else:
+            values = self._root_factor(codes)
+        values *= weights[:, None]
+        summed = np.zeros((len(rows), values.shape[1]))
+        for j in range(values.shape[1]):
+            summed[:, j] = np.bincount(owner, weights=values[:, j], minlength=len(rows))
+        factor = np.array(factor)
+        factor[rows] = summed
+        return factor
+
+    def _soft_rounds(self, soft: SoftCells) -> dict[int, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]]:
+        """Arrange the soft finding cells for multiplying in: per component (-1: the direct findings).
+
+        Returns ``{component: (products, rounds)}``: ``products`` stacks, for every distinct
+        likelihood of every soft column of the component, its weighted sum of the column's state
+        rows; each round is ``(rows, index)``, at most one cell per row (a row's first soft cell in
+        the first round, its second in the second, in column order), so a round is one in-place
+        product and a row's factors are multiplied in the same order however the cases are split.
+        """
+        stacked: dict[int, list[np.ndarray]] = {}
+        cells: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for node, column in soft.columns.items():
+            entry = self._soft_tables.get(node)
+            if entry is None:
+                continue  # a context or trigger node: in the root factor
+            component, table = entry
+            distinct = column.distinct
+            products = distinct[:, :1] * table[0]  # state by state: no matrix product's rounding
+            for s in range(1, len(table)):
+                products += distinct[:, s : s + 1] * table[s]
+            offset = sum(len(x) for x in stacked.get(component, []))
+            stacked.setdefault(component, []).append(products)
+            cells.setdefault(component, []).append((column.rows, offset + column.which))
+        plan = {}
+        for component, parts in cells.items():
+            rows = np.concatenate([r for r, _ in parts])
+            index = np.concatenate([i for _, i in parts])
+            order = np.argsort(rows, kind="stable")  # by row, then column order
+            rows, index = rows[order], index[order]
+            first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            rank = np.arange(len(rows)) - np.repeat(first, np.diff(np.r_[first, len(rows)]))
+            rounds = [(rows[rank == r], index[rank == r]) for r in range(int(rank.max()) + 1)]
+            plan[component] = (np.concatenate(stacked[component]), rounds)
+        return plan
+
+    @staticmethod
+    def _rounds_block(plan: dict, start: int, stop: int) -> dict:
+        """Return the part of a :meth:`_soft_rounds` plan for rows ``start`` to ``stop`` (counted from ``start``)."""
+        out = {}
+        for component, (products, rounds) in plan.items():
+            part = []
+            for rows, index in rounds:
+                lo, hi = np.searchsorted(rows, [start, stop])
+                if hi > lo:
+                    part.append((rows[lo:hi] - start, index[lo:hi]))
+            out[component] = (products, part)
+        return out
+
+    @staticmethod
+    def _multiply_soft(values: np.ndarray, plan: dict | None, component: int) -> None:
+        """Multiply one component's soft cells (-1: the direct findings) into ``values`` in place."""
+        if plan and component in plan:
+            products, rounds = plan[component]
+            for rows, index in rounds:
+                values[rows] *= products[index]
+
     def joint_codes(
-        self, root_codes: np.ndarray, finding_codes: np.ndarray, root_factor: np.ndarray | None = None
+        self,
+        root_codes: np.ndarray,
+        finding_codes: np.ndarray,
+        root_factor: np.ndarray | None = None,
+        soft: SoftCells | None = None,
     ) -> np.ndarray:
         """Unnormalised posteriors, one row per case, from integer state codes.
 
@@ -270,7 +431,10 @@ class BatchScorer:
         finding_codes
             ``(n, n_findings)`` state indices of :attr:`findings`, -1 = unobserved.
         root_factor
-            ``(n, n_etiologies)``: the root factor of these cases when already computed.
+            ``(n, n_etiologies)``: the root factor of these cases when already computed (soft
+            context or trigger evidence included).
+        soft
+            The cases' soft-evidence cells (coded -1 in the codes), rows counted in this block.
 
         Returns
         -------
@@ -278,12 +442,23 @@ class BatchScorer:
             ``(n, n_etiologies)``: ``P(etiology, evidence)`` times a positive factor per case
             (which cancels when normalising); a row of zeros for impossible evidence.
         """
+        if root_factor is None:
+            root_factor = self._root_factor(root_codes)
+            if soft:
+                root_factor = self._soft_root_factor(root_codes, soft, root_factor)
+        return self._joint(finding_codes, root_factor, self._soft_rounds(soft) if soft else None)
+
+    def _joint(self, finding_codes: np.ndarray, root_factor: np.ndarray, plan: dict | None) -> np.ndarray:
+        """:meth:`joint_codes` given the root factor and the block's part of a :meth:`_soft_rounds` plan."""
         ext = np.where(finding_codes < 0, self.cards, finding_codes)
         joint = group_likelihood(self.direct_groups, ext, len(self.etiologies))
-        for groups, pm in self.components:
+        self._multiply_soft(joint, plan, -1)
+        for c, (groups, pm) in enumerate(self.components):
             if groups:
-                joint *= matmul_rows(group_likelihood(groups, ext, pm.shape[0]), pm)
-        joint *= self._root_factor(root_codes) if root_factor is None else root_factor
+                like = group_likelihood(groups, ext, pm.shape[0], out=scratch(f"like{c}", (len(ext), pm.shape[0])))
+                self._multiply_soft(like, plan, c)
+                joint *= matmul_rows(like, pm)
+        joint *= root_factor
         return joint
 
     def probabilities(
@@ -292,6 +467,7 @@ class BatchScorer:
         finding_codes: np.ndarray,
         block: int = DEFAULT_BLOCK,
         workers: int | None = None,
+        soft: SoftCells | None = None,
     ) -> np.ndarray:
         """Normalised posteriors and roll-ups from integer state codes.
 
@@ -304,6 +480,8 @@ class BatchScorer:
         workers
             Threads that score blocks in parallel (numpy releases the GIL); default: the number
             of CPUs. BLAS is limited to one thread meanwhile when ``threadpoolctl`` is installed.
+        soft
+            The soft-evidence cells (from :meth:`encode`), if any.
 
         Returns
         -------
@@ -315,15 +493,20 @@ class BatchScorer:
         block = max(1, int(block))
         values = np.empty((n, n_e + 2))
         roots = None
-        if self.roots and self._extended_roots() is None:
-            # the two-group path sums each distinct root pattern once, so it runs over every case
-            # before the blocks
+        plan = self._soft_rounds(soft) if soft else None
+        soft_roots = soft is not None and any(r in soft.columns for r in self.roots)
+        if self.roots and (soft_roots or self._extended_roots() is None):
+            # the two-group path sums each distinct root pattern once, and soft roots expand into
+            # hard patterns, so these run over every case before the blocks
             roots = self._root_factor(root_codes)
+            if soft_roots:
+                roots = self._soft_root_factor(root_codes, soft, roots)
 
         def run(start: int) -> None:
             stop = min(n, start + block)
-            factor = None if roots is None else roots[start:stop]
-            joint = self.joint_codes(root_codes[start:stop], finding_codes[start:stop], factor)
+            factor = self._root_factor(root_codes[start:stop]) if roots is None else roots[start:stop]
+            part = self._rounds_block(plan, start, stop) if plan else None
+            joint = self._joint(finding_codes[start:stop], factor, part)
             total = row_sum(joint, self._all_columns)[:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
                 post = joint / total
@@ -344,7 +527,7 @@ class BatchScorer:
 
     def encode(
         self, cases: pd.DataFrame, passthrough: Sequence[str] = ()
-    ) -> tuple[np.ndarray, np.ndarray, list[CaseProblem]]:
+    ) -> tuple[np.ndarray, np.ndarray, list[CaseProblem], SoftCells]:
         """Check a case table and turn it into integer state codes (see :func:`.case_encoding.encode_cases`)."""
         return encode_cases(self, cases, passthrough)
 
@@ -366,10 +549,10 @@ class BatchScorer:
             raise EvidenceError(f"cases must be a pandas DataFrame. Got {type(cases).__name__} instead")
         passthrough = [strip_name(c) for c in passthrough]
         cases = strip_columns(cases)
-        root_codes, finding_codes, problems = self.encode(cases, passthrough)
+        root_codes, finding_codes, problems, soft = self.encode(cases, passthrough)
         if problems:
             raise CaseTableError(problems)
-        values = self.probabilities(root_codes, finding_codes, block=block, workers=workers)
+        values = self.probabilities(root_codes, finding_codes, block=block, workers=workers, soft=soft)
         impossible = np.isnan(values[:, 0])
         if on_impossible == "raise" and impossible.any():
             raise ImpossibleCasesError(tuple(cases.index[impossible]))

@@ -24,6 +24,7 @@ from ..errors import FasciculationDxError
 from ..network.etiology import etiology_table
 from ..network.priors import ETIOLOGY, Priors
 from ..network.tables import cpt_array
+from .soft import state_vector
 
 __all__ = ["CompiledEngine", "UnsupportedStructureError"]
 
@@ -168,6 +169,11 @@ class CompiledEngine:
             component_rows[c].extend(table)
         self._direct_rows = np.array(direct_rows).reshape(-1, n_e)
         self._component_rows = [np.array(rows).reshape(len(rows), -1) for rows in component_rows]
+        # per finding: (component or -1 for direct, its table (n_states, width)) for soft evidence
+        self._finding_tables = {
+            name: (c, (self._direct_rows if c < 0 else self._component_rows[c])[rows])
+            for name, (c, rows) in self._row_of.items()
+        }
         # per finding: (component or -1 for direct, its rows by state index, its state index)
         self._finding_rows = {
             name: (
@@ -199,13 +205,28 @@ class CompiledEngine:
             hold each case's patterns (digit 0 = not recorded, ``s + 1`` = state ``s``, the first
             root of a group most significant, as :func:`_pattern_indicators` numbers them).
         """
-        digits = np.where(root_codes < 0, 0, root_codes + 1).astype(np.int64)
-        radix = np.array([len(self.priors.nodes[r].states) + 1 for r in self.roots], dtype=np.int64)
+        radix = [len(self.priors.nodes[r].states) + 1 for r in self.roots]
         split = len(self._root_groups[0])
-        return digits[:, :split] @ _place_values(radix[:split]), digits[:, split:] @ _place_values(radix[split:])
+        numbers = []
+        for columns in (range(split), range(split, len(radix))):
+            number = np.zeros(len(root_codes), dtype=np.int64)
+            for j in columns:  # Horner's rule, one column at a time (an integer matmul is not vectorised)
+                number *= radix[j]
+                number += np.maximum(root_codes[:, j], -1) + 1
+            numbers.append(number)
+        return numbers[0], numbers[1]
 
     # -- the pieces of a query --------------------------------------------------------------------
-    def _root_factor(self, evidence: Mapping[str, str]) -> np.ndarray:
+    def _root_vectors(self, evidence: Mapping[str, object], skip: str | None = None) -> list[np.ndarray]:
+        """Per root, the likelihood vector of its evidence (all ones when unobserved or ``skip``)."""
+        nodes = self.priors.nodes
+        return [
+            state_vector(nodes[r].states, evidence[r]) if r in evidence and r != skip else np.ones(len(nodes[r].states))
+            for r in self.roots
+        ]
+
+    def _root_factor(self, evidence: Mapping[str, object]) -> np.ndarray:
+        """``sum over roots of P(roots, e) * likelihood of the root evidence``, per etiology."""
         if not any(root in evidence for root in self.roots):
             # the common case of no context or trigger evidence: the same sum, computed once
             if self._no_root_factor is None:
@@ -213,32 +234,75 @@ class CompiledEngine:
                 factor.flags.writeable = False
                 self._no_root_factor = factor
             return self._no_root_factor
+        if any(not isinstance(evidence[r], str) for r in self.roots if r in evidence):
+            return self._soft_root_factor(evidence)
         index = [slice(None)]
         for root in self.roots:
             index.append(self._state_index[root][evidence[root]] if root in evidence else slice(None))
         selected = self.root_joint[tuple(index)]
         return selected.reshape(selected.shape[0], -1).sum(axis=1)
 
-    def _likelihoods(self, evidence: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    def _soft_root_factor(self, evidence: Mapping[str, object]) -> np.ndarray:
+        """Compute the root factor with soft context or trigger evidence.
+
+        The second root group enters as a vector over its configurations: the Kronecker product of
+        its roots' likelihood vectors (ones when unobserved). A soft root of the first group is a
+        weighted sum over its states, so the first group's pattern is expanded into the hard
+        patterns it mixes, each read from the precomputed ``_root_by_pattern``.
+        """
+        first, second = self._root_groups
+        patterns = [(0, 1.0)]  # (pattern number of the first group, weight)
+        for root in first:
+            if root not in evidence:
+                continue
+            _, place, index = self._root_digit[root]
+            value = evidence[root]
+            if isinstance(value, str):
+                patterns = [(p + (index[value] + 1) * place, w) for p, w in patterns]
+            else:
+                weights = state_vector(self.priors.nodes[root].states, value)
+                patterns = [(p + (s + 1) * place, w * x) for p, w in patterns for s, x in enumerate(weights) if x > 0]
+        vector = np.ones(1)
+        for root in second:
+            states = self.priors.nodes[root].states
+            local = state_vector(states, evidence[root]) if root in evidence else np.ones(len(states))
+            vector = np.multiply.outer(vector, local).reshape(-1)  # the first root most significant
+        factor = np.zeros(self.root_joint.shape[0])
+        for pattern, weight in patterns:
+            factor += weight * (self._root_by_pattern[pattern] @ vector)
+        return factor
+
+    def _likelihoods(self, evidence: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray]:
         direct = np.ones(self.mechanism_given_etiology.shape[0])
         mech = np.ones(self.mechanism_given_etiology.shape[1])
         for node, state in evidence.items():
             if node in self.direct:
-                direct *= self.direct[node][self._state_index[node][state]]
+                direct *= self._row(self.direct[node], node, state)
             elif node in self.via_mechanisms:
-                mech *= self.via_mechanisms[node][self._state_index[node][state]]
+                mech *= self._row(self.via_mechanisms[node], node, state)
         return direct, mech
+
+    def _row(self, table: np.ndarray, node: str, state: object) -> np.ndarray:
+        """Return the likelihood of a node's evidence: the table's row for a state, or the weighted sum of rows."""
+        if isinstance(state, str):
+            return table[self._state_index[node][state]]
+        return state_vector(self.priors.nodes[node].states, state) @ table
 
     def joint(self, evidence: Mapping[str, str]) -> np.ndarray:
         """``P(etiology, evidence)`` (unnormalised posterior) in etiology order."""
         pattern = [0, 0]
         likes: list[np.ndarray | None] = [None] * len(self._components)
         direct = []
+        soft_roots = False
         for node, state in evidence.items():
             entry = self._finding_rows.get(node)
             if entry is not None:
                 c, rows, index = entry
-                row = rows[index[state]]
+                if isinstance(state, str):
+                    row = rows[index[state]]
+                else:  # soft evidence: the weighted sum of the state rows
+                    c, table = self._finding_tables[node]
+                    row = state_vector(self.priors.nodes[node].states, state) @ table
                 if c < 0:
                     direct.append(row)
                 elif likes[c] is None:
@@ -246,9 +310,15 @@ class CompiledEngine:
                 else:
                     likes[c] *= row
             elif node in self._root_digit:
+                if not isinstance(state, str):
+                    soft_roots = True
+                    continue
                 group, weight, index = self._root_digit[node]
                 pattern[group] += (index[state] + 1) * weight
-        result = self._root_by_pattern[pattern[0]] @ self._root_patterns[1][pattern[1]]
+        if soft_roots:
+            result = self._root_factor(evidence).copy()
+        else:
+            result = self._root_by_pattern[pattern[0]] @ self._root_patterns[1][pattern[1]]
         for row in direct:
             result *= row
         for like, (_, pm) in zip(likes, self._components):
@@ -268,20 +338,24 @@ class CompiledEngine:
         """``P(node | evidence)`` for any node, in its state order; NaN for impossible evidence."""
         states = self.priors.nodes[node].states
         if node in evidence:
-            return np.array([1.0 if s == evidence[node] else 0.0 for s in states])
+            if isinstance(evidence[node], str):
+                return np.array([1.0 if s == evidence[node] else 0.0 for s in states])
+            # soft evidence on the node itself: its marginal without it, weighted by the likelihood
+            rest = {k: v for k, v in evidence.items() if k != node}
+            values = self.marginal(node, rest) * state_vector(states, evidence[node])
+            total = values.sum()
+            return values / total if total > 0 else np.full(len(states), np.nan)
         if node == ETIOLOGY:
             return self.posterior(evidence)
         direct, mech = self._likelihoods(evidence)
         root = self._root_factor(evidence)
         if node in self.roots:
-            index = [slice(None)]
-            for r in self.roots:
-                index.append(self._state_index[r][evidence[r]] if r in evidence else slice(None))
-            selected = self.root_joint[tuple(index)]
-            free = [r for r in self.roots if r not in evidence]
-            axis = 1 + free.index(node)
-            other = tuple(a for a in range(1, selected.ndim) if a != axis)
-            by_state = selected.sum(axis=other) if other else selected  # (n_e, n_states)
+            axis = 1 + self.roots.index(node)
+            operands = [self.root_joint, list(range(self.root_joint.ndim))]
+            for i, vector in enumerate(self._root_vectors(evidence, skip=node), start=1):
+                if i != axis:
+                    operands += [vector, [i]]
+            by_state = np.einsum(*operands, [0, axis])  # (n_e, n_states)
             weights = direct * (self.mechanism_given_etiology @ mech)
             values = weights @ by_state
         elif node in self.direct:
@@ -298,11 +372,6 @@ class CompiledEngine:
         if total <= 0:
             return np.full(len(states), np.nan)
         return values / total
-
-
-def _place_values(radix: np.ndarray) -> np.ndarray:
-    """Weights that read digits in these radices as one number, the first digit most significant."""
-    return np.cumprod([1, *radix[::-1]])[:-1][::-1].astype(np.int64)
 
 
 def _pattern_indicators(cards: list[int]) -> np.ndarray:

@@ -9,9 +9,11 @@ import numpy as np
 
 from ..errors import EvidenceError, ImpossibleEvidenceError
 from ..network.priors import CONDITIONAL_FINDINGS, ETIOLOGY, OBSERVABLE_LAYERS, RENAMED_NODES, Priors
+from .soft import PROBABLY_PREFIX, Likelihood, likelihood, parse_value
 
 __all__ = [
     "OBSERVABLE_LAYERS",
+    "EvidenceChecker",
     "checked_posterior",
     "observable_states",
     "check_evidence",
@@ -39,32 +41,53 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str]:
-    """Validate evidence and return it as a plain dict.
+class EvidenceChecker:
+    """Checks evidence against one model's vocabulary; built once, called per query.
 
     Parameters
     ----------
     priors
         The model's priors.
-    evidence
-        ``{node: state}`` for observed context, triggers and findings.
-
-    Returns
-    -------
-    dict
-        The same evidence.
-
-    Raises
-    ------
-    EvidenceError
-        For a node or state the model does not know (naming the valid choices and the closest
-        one), or for the etiology or a latent mechanism, which cannot be observed.
     """
-    if not isinstance(evidence, Mapping):
-        raise EvidenceError(f"evidence must be a mapping of node to state. Got {type(evidence).__name__} instead")
-    valid = observable_states(priors)
-    out: dict[str, str] = {}
-    for node, state in evidence.items():
+
+    def __init__(self, priors: Priors):
+        self.priors = priors
+        self.valid = observable_states(priors)
+        self._conditional = [
+            (node, finding, wanted)
+            for node, (finding, wanted) in CONDITIONAL_FINDINGS.items()
+            if node in self.valid and finding in self.valid
+        ]
+
+    def __call__(self, evidence: Mapping[str, object]) -> dict[str, str | Likelihood]:
+        """Check ``evidence`` (see :func:`check_evidence`)."""
+        if not isinstance(evidence, Mapping):
+            raise EvidenceError(f"evidence must be a mapping of node to state. Got {type(evidence).__name__} instead")
+        valid = self.valid
+        out: dict[str, str | Likelihood] = {}
+        for node, state in evidence.items():
+            states = valid.get(node)
+            if states is not None and type(state) is str and state in states:  # the common case
+                out[node] = state
+                continue
+            if type(state) is Likelihood and state.states == states:  # already checked
+                out[node] = state
+                continue
+            node, value = self._slow(node, state, evidence)
+            out[node] = value
+        for node, finding, wanted in self._conditional:
+            if node in out and out.get(finding) != wanted:
+                given = out.get(finding)
+                got = f"{finding}={given}" if given is not None else f"{finding} not entered"
+                raise EvidenceError(
+                    f"'{node}' describes {finding} = {wanted}; enter {finding}={wanted} with it, as a certain finding "
+                    f"(or leave {node} out). Got {got}"
+                )
+        return out
+
+    def _slow(self, node: object, state: object, evidence: Mapping) -> tuple[str, str | Likelihood]:
+        """Check one entry that is not a known node at one of its states, with a message that helps."""
+        priors, valid = self.priors, self.valid
         if not isinstance(node, str):
             raise EvidenceError(f"evidence must name each node as a string. Got {type(node).__name__} {node!r} instead")
         if node in RENAMED_NODES and node not in priors.nodes and RENAMED_NODES[node] in valid:
@@ -85,25 +108,59 @@ def check_evidence(priors: Priors, evidence: Mapping[str, str]) -> dict[str, str
             )
         if node not in valid:
             raise EvidenceError(f"unknown node '{node}'.{_closest(str(node), valid)} Valid nodes: {', '.join(valid)}")
-        if not isinstance(state, str):
+        states = valid[node]
+        if isinstance(state, str):
+            text = state.strip()
+            if text in states:
+                return node, text
+            if text.startswith(PROBABLY_PREFIX):
+                return node, likelihood(node, states, text)
+            if ":" in text:
+                try:
+                    weights = parse_value(text)
+                except EvidenceError as err:
+                    raise EvidenceError(f"invalid soft evidence for '{node}': {err}") from None
+                return node, likelihood(node, states, weights)
             raise EvidenceError(
-                f"the state of '{node}' must be a string, one of: {', '.join(valid[node])}. "
-                f"Got {type(state).__name__} {_short(state)} instead (leave a finding out when it is not known)"
+                f"unknown state '{state}' for '{node}'.{_closest(text, states)} "
+                f"Valid states: {', '.join(states)}; or ~state (probably that state), "
+                "or weights such as yes:0.8,no:0.2"
             )
-        if state not in valid[node]:
-            raise EvidenceError(
-                f"unknown state '{state}' for '{node}'.{_closest(str(state), valid[node])} "
-                f"Valid states: {', '.join(valid[node])}"
-            )
-        out[node] = state
-    for node, (finding, wanted) in CONDITIONAL_FINDINGS.items():
-        if node in out and finding in valid and out.get(finding) != wanted:
-            got = f"{finding}={out[finding]}" if finding in out else f"{finding} not entered"
-            raise EvidenceError(
-                f"'{node}' describes {finding} = {wanted}; enter {finding}={wanted} with it "
-                f"(or leave {node} out). Got {got}"
-            )
-    return out
+        if isinstance(state, Mapping):
+            return node, likelihood(node, states, state)
+        raise EvidenceError(
+            f"the state of '{node}' must be a string, one of: {', '.join(states)}, or a mapping of state to "
+            f"weight for an uncertain finding (e.g. {{'yes': 0.8, 'no': 0.2}}). Got {type(state).__name__} "
+            f"{_short(state)} instead (leave a finding out when it is not known)"
+        )
+
+
+def check_evidence(priors: Priors, evidence: Mapping[str, object]) -> dict[str, str | Likelihood]:
+    """Validate evidence and return it as a plain dict.
+
+    Parameters
+    ----------
+    priors
+        The model's priors.
+    evidence
+        ``{node: value}`` for observed context, triggers and findings. A value is a state, or
+        soft evidence (see :mod:`fasciculation_dx.inference.soft`): a mapping ``{state: weight}``,
+        its text form ``"yes:0.8,no:0.2"``, or ``"~yes"`` (probably yes).
+
+    Returns
+    -------
+    dict
+        The evidence with every soft value as a normalised
+        :class:`~fasciculation_dx.inference.soft.Likelihood` (a hard state when only one weight is
+        positive), and former node names replaced by the current ones.
+
+    Raises
+    ------
+    EvidenceError
+        For a node or state the model does not know (naming the valid choices and the closest
+        one), invalid weights, or the etiology or a latent mechanism, which cannot be observed.
+    """
+    return EvidenceChecker(priors)(evidence)
 
 
 def drop_undescribed(evidence: Mapping[str, str]) -> dict[str, str]:
@@ -134,16 +191,27 @@ def drop_undescribed(evidence: Mapping[str, str]) -> dict[str, str]:
 def parse_assignments(items: list[str]) -> dict[str, str]:
     """Parse ``node=state`` words from the command line.
 
+    ``node=yes:0.8,no:0.2`` (weights) and ``node~yes`` (probably yes) enter soft evidence; the
+    values are kept as text and read by :func:`check_evidence` (see
+    :mod:`fasciculation_dx.inference.soft`).
+
     Raises
     ------
     EvidenceError
-        If a word is not of the form ``node=state`` or names a node twice.
+        If a word is not of the form ``node=state`` or ``node~state``, or names a node twice.
     """
     evidence: dict[str, str] = {}
     for item in items:
         node, sep, state = item.partition("=")
-        if not sep or not node or not state:
-            raise EvidenceError(f"evidence must be written node=state (e.g. weakness=yes). Got '{item}' instead")
+        if not sep:
+            node, sep, state = item.partition(PROBABLY_PREFIX)
+            state = PROBABLY_PREFIX + state.strip() if sep else state
+        node, state = node.strip(), state.strip()
+        if not sep or not node or state in ("", PROBABLY_PREFIX):
+            raise EvidenceError(
+                "evidence must be written node=state (e.g. weakness=yes), node~state (probably that state) "
+                f"or node=state:weight,state:weight (e.g. weakness=yes:0.8,no:0.2). Got '{item}' instead"
+            )
         if node in evidence and evidence[node] != state:
             raise EvidenceError(f"node '{node}' is given twice ({evidence[node]} and {state}); give it once")
         evidence[node] = state
@@ -174,12 +242,16 @@ def impossible_evidence(posterior: Callable[[dict[str, str]], np.ndarray], evide
     return ImpossibleEvidenceError(
         f"the evidence has probability zero under the model: {named} cannot occur together. "
         "Check these entries for a typo or a contradiction",
-        conflict,
+        {k: v if isinstance(v, str) else dict(v) for k, v in conflict.items()},
     )
 
 
-def checked_posterior(engine, priors: Priors, evidence: Mapping[str, str] | None) -> np.ndarray:
+def checked_posterior(
+    engine, priors: Priors, evidence: Mapping[str, object] | None, checker: EvidenceChecker | None = None
+) -> np.ndarray:
     """Check ``evidence`` and return the engine's posterior vector over the etiologies.
+
+    ``checker``, the model's :class:`EvidenceChecker`, saves building one per call.
 
     Raises
     ------
@@ -188,8 +260,8 @@ def checked_posterior(engine, priors: Priors, evidence: Mapping[str, str] | None
     ImpossibleEvidenceError
         If the evidence has probability zero; the error names the conflicting findings.
     """
-    evidence = check_evidence(priors, evidence or {})
+    evidence = (checker or EvidenceChecker(priors))(evidence or {})
     values = engine.posterior(evidence)
-    if not np.all(np.isfinite(values)) or abs(values.sum() - 1.0) > 1e-9:
+    if not abs(values.sum() - 1.0) <= 1e-9:  # also true when the sum is NaN (impossible evidence)
         raise impossible_evidence(engine.posterior, evidence)
     return values

@@ -50,6 +50,11 @@ def explain_posterior(
     is new) get less weight than they would alone. The same is computed against the runner-up
     etiology ``R``.
 
+    A finding entered as soft evidence is explained the same way: its weight is the change its
+    uncertain observation made (for a two-state finding, between no change and the change of the
+    same finding entered as certain), and its ``state`` is the text form of its weights
+    (``yes:0.8,no:0.2``).
+
     The weight of evidence for a pathological cause against a benign one is defined the same way:
     the change in ``ln P(pathological | E) / P(benign | E)``, where ``P(pathological | E)`` is the
     sum of the posteriors of the pathological etiologies, when ``f`` is added last; it equals
@@ -98,7 +103,7 @@ def explain_posterior(
         rows.append(
             {
                 "node": node,
-                "state": state,
+                "state": state if isinstance(state, str) else str(state),
                 "woe_vs_rest": vs_rest,
                 "lr_vs_rest": float(np.exp(vs_rest)),
                 "woe_vs_runner_up": vs_runner,

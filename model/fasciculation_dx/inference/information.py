@@ -18,6 +18,7 @@ __all__ = [
     "entropy_bits",
     "order_tests",
     "rank_tests",
+    "unconfirmed_findings",
 ]
 
 TEST_COLUMNS = (
@@ -116,6 +117,15 @@ def order_tests(
     return sorted(rows, key=lambda r: (r[key] < min_gain, tier_rank(r["tier"]), -r[key], r["node"]))
 
 
+def unconfirmed_findings(priors: Priors, evidence: Mapping[str, object]) -> list[str]:
+    """Return the findings not entered as certain: the unobserved ones and those entered as soft evidence.
+
+    A finding known only approximately can still be worth testing properly, so it stays a
+    candidate for :func:`rank_tests`.
+    """
+    return [n for n, spec in priors.nodes.items() if spec.layer == "finding" and not isinstance(evidence.get(n), str)]
+
+
 def rank_tests(
     engine,
     priors: Priors,
@@ -133,8 +143,10 @@ def rank_tests(
     For a finding ``X`` with predictive distribution ``P(x | E)``, the expected information
     gain about the etiology is ``H(etiology | E) - sum_x P(x | E) H(etiology | E, x)``, in bits;
     the same is computed for the benign-versus-pathological question. Each finding is queried on
-    its own, never jointly. Each finding's tier, cost band and invasiveness come from
-    ``tests.csv``.
+    its own, never jointly. A finding entered as soft evidence is ranked as a test that would
+    establish it: its predictive distribution includes its uncertain observation, and a result
+    replaces that observation (the soft evidence says nothing more once the state is known).
+    Each finding's tier, cost band and invasiveness come from ``tests.csv``.
 
     Parameters
     ----------

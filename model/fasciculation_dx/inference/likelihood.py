@@ -7,13 +7,22 @@ likelihood is one matrix product per group followed by ``exp`` (see
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LikelihoodGroup", "likelihood_groups", "group_likelihood", "matmul_rows", "row_sum", "one_blas_thread"]
+__all__ = [
+    "LikelihoodGroup",
+    "likelihood_groups",
+    "group_likelihood",
+    "matmul_rows",
+    "row_sum",
+    "one_blas_thread",
+    "scratch",
+]
 
 _GEMM_MIN_ROWS = 256
 _GEMM_ROW_MULTIPLE = 16
@@ -107,15 +116,54 @@ def likelihood_groups(members: list[tuple[int, np.ndarray]], width: int) -> list
     return groups
 
 
-def group_likelihood(groups: list[LikelihoodGroup], ext_codes: np.ndarray, width: int) -> np.ndarray:
-    """``(n, width)``: the product of each group's table row selected by the cases' codes."""
-    out = None
-    for group in groups:
-        rows = group.table[ext_codes[:, group.columns] @ group.strides]
-        if out is None:
-            out = rows
-        else:
-            out *= rows
+def group_likelihood(
+    groups: list[LikelihoodGroup], ext_codes: np.ndarray, width: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``(n, width)``: the product of each group's table row selected by the cases' codes.
+
+    Parameters
+    ----------
+    groups, ext_codes, width
+        The groups, the cases' codes (unobserved coded ``n_states``) and the tables' width.
+    out
+        An array of shape ``(n, width)`` to write into (e.g. a :func:`scratch` array); a new one
+        when omitted.
+
+    Each table row is gathered with :func:`numpy.take` into a reused buffer and multiplied in
+    place: gathering into a fresh array for every group costs more than the arithmetic.
+    """
+    n = len(ext_codes)
     if out is None:
-        out = np.ones((len(ext_codes), width))
+        out = np.empty((n, width))
+    if not groups:
+        out[...] = 1.0
+        return out
+    buffer = None
+    for k, group in enumerate(groups):
+        rows = ext_codes[:, group.columns] @ group.strides  # valid by construction, so mode="clip" is safe
+        if k == 0:
+            np.take(group.table, rows, axis=0, out=out, mode="clip")
+        else:
+            if buffer is None:
+                buffer = scratch("gather", (n, width))
+            np.take(group.table, rows, axis=0, out=buffer, mode="clip")
+            out *= buffer
     return out
+
+
+_scratch = threading.local()
+
+
+def scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """Return this thread's reusable array ``name`` of ``shape`` (contents undefined).
+
+    Blocks of cases are scored one after another in each thread; reusing their working arrays
+    spares the allocator and the page faults of a fresh array of several MB per block.
+    """
+    arrays = getattr(_scratch, "arrays", None)
+    if arrays is None:
+        arrays = _scratch.arrays = {}
+    array = arrays.get(name)
+    if array is None or array.shape != shape:
+        array = arrays[name] = np.empty(shape)
+    return array

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from ..errors import EvidenceError
 from .explain import explain_posterior
-from .information import MIN_GAIN, check_test_options, rank_tests
+from .information import MIN_GAIN, check_test_options, rank_tests, unconfirmed_findings
 
 __all__ = ["DISCLAIMER", "check_level", "json_safe", "query_result"]
 
@@ -63,7 +63,7 @@ def query_result(
     model
         A :class:`fasciculation_dx.Model`.
     evidence
-        ``{node: state}``.
+        ``{node: state}``; soft evidence as in :meth:`fasciculation_dx.Model.posterior`.
     top
         How many next tests to include.
     interval, draws, seed
@@ -76,7 +76,8 @@ def query_result(
     Returns
     -------
     dict
-        Keys ``setting``, ``evidence``, ``posterior`` (etiology -> probability, descending),
+        Keys ``setting``, ``evidence`` (as understood: a state, or the normalised weights of
+        soft evidence), ``posterior`` (etiology -> probability, descending),
         ``category``, ``group``, ``explanation`` (records), ``next_tests`` (records), ``top``,
         ``next_tests_order``, ``max_tier``, ``min_gain``, ``disclaimer`` and, with ``interval``,
         ``interval``.
@@ -91,7 +92,7 @@ def query_result(
     if interval is not None:
         check_level(interval)
     check_test_options(order, max_tier, min_gain)  # before any inference, so a bad option costs nothing
-    evidence = dict(evidence)
+    evidence = model.check_evidence(evidence)
     values = model.posterior_vector(evidence)
     ranked = sorted(range(len(values)), key=lambda i: -values[i])
     posterior = {model.etiologies[i]: float(values[i]) for i in ranked}
@@ -103,7 +104,7 @@ def query_result(
     explanation = (
         explain_posterior(model.inference.posterior, model.etiologies, evidence, pathological) if evidence else []
     )
-    findings = [n for n, spec in model.priors.nodes.items() if spec.layer == "finding" and n not in evidence]
+    findings = unconfirmed_findings(model.priors, evidence)
     tests = rank_tests(
         model.inference,
         model.priors,
@@ -116,7 +117,7 @@ def query_result(
     )[:top]
     result = {
         "setting": model.setting,
-        "evidence": evidence,
+        "evidence": {k: v if isinstance(v, str) else v.as_dict() for k, v in evidence.items()},
         "posterior": posterior,
         "category": category,
         "group": group,

@@ -94,21 +94,44 @@ class ReferenceEngine:
         self.network = build_network(priors, setting)
         self._engine = VariableElimination(self.network)
 
-    def marginal(self, node: str, evidence: Mapping[str, str]) -> np.ndarray:
-        """``P(node | evidence)`` in the node's state order; NaN when the evidence is impossible."""
-        if node in evidence:
-            states = self.priors.nodes[node].states
+    def marginal(self, node: str, evidence: Mapping[str, object]) -> np.ndarray:
+        """``P(node | evidence)`` in the node's state order; NaN when the evidence is impossible.
+
+        A value of ``evidence`` is a state, or soft evidence: a mapping ``{state: weight}`` (a
+        :class:`~fasciculation_dx.inference.soft.Likelihood`), passed to pgmpy as
+        ``virtual_evidence``.
+        """
+        states = self.priors.nodes[node].states
+        if isinstance(evidence.get(node), str):
             return np.array([1.0 if s == evidence[node] else 0.0 for s in states])
+        hard = {k: v for k, v in evidence.items() if isinstance(v, str)}
+        soft = {k: v for k, v in evidence.items() if not isinstance(v, str)}
         with np.errstate(invalid="ignore", divide="ignore"):
-            factor = self._engine.query([node], evidence=dict(evidence), show_progress=False)
+            if soft:
+                _, TabularCPD, VariableElimination = _pgmpy()
+                virtual = [_virtual_cpd(TabularCPD, self.priors, n, w) for n, w in soft.items()]
+                # pgmpy adds the virtual evidence to the engine's own copy of the network, so a fresh
+                # engine is used for each such query
+                engine = VariableElimination(self.network)
+                factor = engine.query([node], evidence=hard, virtual_evidence=virtual, show_progress=False)
+            else:
+                factor = self._engine.query([node], evidence=hard, show_progress=False)
         names = factor.state_names[node]
         values = np.asarray(factor.values, dtype=float)
-        order = [names.index(s) for s in self.priors.nodes[node].states]
+        order = [names.index(s) for s in states]
         return values[order]
 
-    def posterior(self, evidence: Mapping[str, str]) -> np.ndarray:
+    def posterior(self, evidence: Mapping[str, object]) -> np.ndarray:
         """``P(etiology | evidence)`` in etiology order; NaN when the evidence is impossible."""
         return self.marginal(ETIOLOGY, evidence)
+
+
+def _virtual_cpd(TabularCPD, priors: Priors, node: str, weights: Mapping[str, float]):
+    """Soft evidence as pgmpy's virtual evidence: ``P(observation | node = s)``, scaled to at most 1."""
+    states = priors.nodes[node].states
+    values = np.array([float(weights.get(s, 0.0)) for s in states])
+    values = values / values.max()
+    return TabularCPD(node, len(states), values.reshape(-1, 1), state_names={node: list(states)})
 
 
 def priors_from_network(template: Priors, network, setting: str) -> Priors:

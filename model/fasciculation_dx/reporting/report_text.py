@@ -43,11 +43,18 @@ def _paragraph(text: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, break_on_hyphens=False)
 
 
+def _given(node: str, value) -> str:
+    """One entered finding: ``node=state``, or ``node=yes:0.8,no:0.2`` for soft evidence."""
+    if isinstance(value, str):
+        return f"{node}={value}"
+    return f"{node}=" + ",".join(f"{s}:{w:.3g}" for s, w in value.items() if w > 0)
+
+
 def format_query(result: dict) -> str:
     """Format the output of :func:`fasciculation_dx.inference.query.query_result` as a readable report."""
     lines = []
     evidence = result["evidence"]
-    given = ", ".join(f"{k}={v}" for k, v in evidence.items()) or "no findings entered"
+    given = ", ".join(_given(k, v) for k, v in evidence.items()) or "no findings entered"
     lines.append(f"Differential for: {given}")
     lines.append(f"Setting: {result['setting']}")
     lines.append("")

@@ -17,6 +17,7 @@ from .plots import axes_or_new
 __all__ = [
     "CATEGORY_COLOURS",
     "scenario_table",
+    "soft_finding_table",
     "plot_posterior",
     "compare_posteriors",
     "compare_categories",
@@ -57,6 +58,68 @@ def scenario_table(
     table = pd.DataFrame({label: post.reindex(keep) for label, post in columns.items()})
     table.index.name = "etiology"
     return table.sort_values(list(columns)[0], ascending=False, kind="stable")
+
+
+def soft_finding_table(
+    model: Model,
+    node: str,
+    readings: Mapping[str, object],
+    contexts: Mapping[str, Mapping[str, object]],
+    state: str = "yes",
+    etiology: str = "als",
+) -> pd.DataFrame:
+    """Tabulate how each reading of one finding, from not recorded through soft to certain, moves the posterior.
+
+    Parameters
+    ----------
+    model
+        The model.
+    node
+        The finding whose reading varies (e.g. ``"tongue_fasciculations"``).
+    readings
+        ``{label: value}`` in the order to show: ``None`` for not recorded, a state for a certain
+        finding, or soft evidence (``"~yes"``, ``{"yes": 0.7, "no": 0.3}``; see
+        :mod:`fasciculation_dx.inference.soft`).
+    contexts
+        ``{label: evidence}``: the rest of the patient's evidence, one block of rows each. An entry
+        for ``node`` in it is replaced by the reading.
+    state
+        The state of ``node`` whose probability is shown.
+    etiology
+        The etiology whose posterior is shown.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(context, reading)`` in the order given, with columns ``P(node=state)`` (the
+        probability that the finding is truly in ``state``, given all the evidence),
+        ``P(pathological)``, ``P(etiology)``, ``LR pathological vs benign`` (the factor by which
+        the reading multiplied the odds of a pathological cause, against the context alone; the
+        ``lr_pathological_vs_benign`` of :meth:`Model.explain`) and ``gain of testing (bits)``
+        (the expected information gain about the etiology of testing ``node`` properly, from
+        :meth:`Model.next_tests`; missing once the finding is certain, as it is no longer a
+        candidate).
+    """
+    finding = f"P({node}={state})"
+    blocks = {}
+    for context_label, context in contexts.items():
+        rest = {k: v for k, v in context.items() if k != node}
+        p0 = model.category_posterior(rest)["pathological"]
+        rows = {}
+        for label, value in readings.items():
+            evidence = rest if value is None else {**rest, node: value}
+            p = model.category_posterior(evidence)["pathological"]
+            ranked = model.next_tests(evidence)
+            gain = ranked.loc[ranked["node"] == node, "info_gain_etiology"]
+            rows[label] = {
+                finding: model.predictive(node, evidence)[state],
+                "P(pathological)": p,
+                f"P({etiology})": model.posterior(evidence)[etiology],
+                "LR pathological vs benign": (p / (1 - p)) / (p0 / (1 - p0)),
+                "gain of testing (bits)": gain.iloc[0] if len(gain) else float("nan"),
+            }
+        blocks[context_label] = pd.DataFrame.from_dict(rows, orient="index")
+    return pd.concat(blocks, names=["context", "reading"])
 
 
 def plot_posterior(

@@ -19,6 +19,7 @@ import pandas as pd
 from ..errors import EvidenceError, FasciculationDxError, ImpossibleEvidenceError
 from ..inference.query import DISCLAIMER, query_result
 from ..inference.query import json_safe as _json_safe
+from ..inference.soft import PROBABLY, PROBABLY_PREFIX
 from ..model import Model
 from ..network.loader import load_priors
 from ..network.paths import shipped_priors_dir
@@ -66,7 +67,7 @@ class RequestError(FasciculationDxError, ValueError):
         return {"error": str(self), "status": self.status, **self.details}
 
 
-def posterior_interval_or_none(model: Model, evidence: Mapping[str, str], level: float) -> pd.DataFrame | None:
+def posterior_interval_or_none(model: Model, evidence: Mapping[str, Any], level: float) -> pd.DataFrame | None:
     """Credible intervals for the posterior if this version of the model provides them.
 
     Calls ``model.posterior(evidence, interval=level)`` when ``Model.posterior`` accepts an
@@ -143,7 +144,11 @@ class DiagnosisService:
 
     # -- the page's vocabulary ---------------------------------------------------------------------
     def schema(self) -> dict[str, Any]:
-        """Everything the page needs to draw the evidence form, as JSON-ready data."""
+        """Return everything the page needs to draw the evidence form, as JSON-ready data.
+
+        ``soft_evidence`` tells the page how to offer "probably" a state: ``prefix`` + state
+        (``~yes``) stands for a weight of ``probably_ratio`` on that state and 1 on each other.
+        """
         model = self.model(self.default_setting)
         nodes = self.priors.nodes
         sections = []
@@ -191,12 +196,18 @@ class DiagnosisService:
             "sections": sections,
             "etiologies": etiologies,
             "tiers": [{"id": tier, "title": TIER_TITLES.get(tier, tier)} for tier in TIERS],
+            "soft_evidence": {"probably_ratio": PROBABLY, "prefix": PROBABLY_PREFIX},
             "disclaimer": DISCLAIMER,
         }
 
     # -- queries -----------------------------------------------------------------------------------
-    def parse_query(self, payload: Any) -> tuple[str, dict[str, str], int, float | None]:
+    def parse_query(self, payload: Any) -> tuple[str, dict[str, str | dict[str, float]], int, float | None]:
         """Check a query request's JSON; return ``(setting, evidence, top, interval)``.
+
+        Each evidence value is a string (a state, ``~state`` for "probably" that state, or
+        weights written ``yes:0.8,no:0.2``) or an object of state: weight (soft evidence, see
+        :mod:`fasciculation_dx.inference.soft`). The model checks the states and the weight rules
+        when the query runs.
 
         Raises
         ------
@@ -218,15 +229,15 @@ class DiagnosisService:
         evidence = payload.get("evidence", {})
         _require(isinstance(evidence, dict), "'evidence' must be an object of node: state")
         _require(len(evidence) <= MAX_EVIDENCE, f"'evidence' may hold at most {MAX_EVIDENCE} entries")
-        for node, state in evidence.items():
+        checked: dict[str, str | dict[str, float]] = {}
+        for node, value in evidence.items():
             _require(
                 _is_text(node), f"invalid node name {ascii(node)}: it is not valid Unicode text (a lone surrogate)"
             )
-            _require(isinstance(state, str), f"the state of '{node}' must be a string. Got {json_type(state)} instead")
-            _require(
-                _is_text(state),
-                f"invalid state {ascii(state)} for '{node}': it is not valid Unicode text (a lone surrogate)",
-            )
+            if isinstance(value, dict):
+                checked[node] = _weights(node, value)
+            else:
+                checked[node] = _state(node, value)
         top = payload.get("top", 10)
         _require(
             isinstance(top, int) and not isinstance(top, bool) and 1 <= top <= MAX_TOP,
@@ -242,7 +253,7 @@ class DiagnosisService:
                 "'interval' must be null or a probability from 0.5 to below 1 (e.g. 0.9)",
             )
             interval = float(interval)
-        return setting, dict(evidence), top, interval
+        return setting, checked, top, interval
 
     def query(self, payload: Any) -> dict[str, Any]:
         """Answer a query request: posterior, roll-ups, explanation, next tests, intervals.
@@ -251,7 +262,8 @@ class DiagnosisService:
         ----------
         payload
             Decoded JSON: ``{"evidence": {node: state}, "setting": str, "top": int,
-            "interval": float | null}``; every field optional.
+            "interval": float | null}``; every field optional. A state may be soft evidence:
+            ``"~yes"`` (probably yes), ``"yes:0.8,no:0.2"`` or ``{"yes": 0.8, "no": 0.2}``.
 
         Returns
         -------
@@ -288,6 +300,35 @@ class DiagnosisService:
         for row in result["next_tests"]:
             row["tier_title"] = TIER_TITLES.get(row["tier"], row["tier"])
         return _json_safe(result)
+
+
+def _state(node: str, value: Any) -> str:
+    """Check that an evidence value given as text is a string of valid Unicode; the model reads the rest."""
+    _require(
+        isinstance(value, str),
+        f"the state of '{node}' must be a string (a state, or ~state for probably that state) or an object of "
+        f'state: weight for an uncertain finding (e.g. {{"yes": 0.8, "no": 0.2}}). Got {json_type(value)} instead',
+    )
+    _require(
+        _is_text(value), f"invalid state {ascii(value)} for '{node}': it is not valid Unicode text (a lone surrogate)"
+    )
+    return value
+
+
+def _weights(node: str, value: dict[str, Any]) -> dict[str, Any]:
+    """Check that soft evidence given as an object maps text to JSON numbers; the model checks the weights."""
+    for state, weight in value.items():
+        _require(
+            _is_text(state),
+            f"invalid state {ascii(state)} in the weights for '{node}': "
+            "it is not valid Unicode text (a lone surrogate)",
+        )
+        _require(
+            isinstance(weight, int | float) and not isinstance(weight, bool),
+            f"the weight of {node}={state} must be a number (relative likelihoods, e.g. "
+            f'{{"yes": 0.8, "no": 0.2}}). Got {json_type(weight)} instead',
+        )
+    return dict(value)
 
 
 def _is_text(value: str) -> bool:

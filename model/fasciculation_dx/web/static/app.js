@@ -8,13 +8,17 @@
   const state = {
     schema: null,
     setting: null,
-    evidence: {}, // node -> state, in the order entered
+    evidence: {}, // node -> state, "~state" (probably that state) or weights "a:0.8,b:0.2", in the order entered
     nodes: {}, // node -> {states, description, section}
     seq: 0,
     controller: null,
     timer: null,
     intervalTimer: null,
+    soft: { ratio: null, prefix: null }, // "probably": from the schema's soft_evidence, never hard-coded
   };
+
+  // A two-state node whose first state is one of these shows its other state first (yes before no).
+  const NEGATIVE_FIRST = ["no", "absent", "negative", "normal"];
 
   const $ = (id) => document.getElementById(id);
 
@@ -91,7 +95,103 @@
   }
 
   function recognised(node, value) {
-    return Object.prototype.hasOwnProperty.call(state.nodes, node) && state.nodes[node].states.includes(value);
+    return Object.prototype.hasOwnProperty.call(state.nodes, node) && weightsOf(node, value) !== null;
+  }
+
+  // -- soft evidence: what each choice stands for, as a weight per state -------------------------
+  const number = (value) => String(Number(value.toPrecision(value < 1 ? 2 : 3)));
+
+  function hardWeights(states, chosen) {
+    return Object.fromEntries(states.map((s) => [s, s === chosen ? 1 : 0]));
+  }
+
+  function probablyWeights(states, named) {
+    const total = state.soft.ratio + states.length - 1;
+    return Object.fromEntries(states.map((s) => [s, (s === named ? state.soft.ratio : 1) / total]));
+  }
+
+  // The weights an entry stands for ({state: weight}, summing to one), or null if the page cannot read it.
+  function weightsOf(node, value) {
+    const states = state.nodes[node].states;
+    if (typeof value !== "string") return null;
+    if (states.includes(value)) return hardWeights(states, value);
+    const prefix = state.soft.prefix;
+    if (prefix && state.soft.ratio && value.startsWith(prefix) && states.includes(value.slice(prefix.length))) {
+      return probablyWeights(states, value.slice(prefix.length));
+    }
+    if (!value.includes(":")) return null;
+    const weights = Object.fromEntries(states.map((s) => [s, 0]));
+    const seen = new Set();
+    for (const part of value.split(",")) {
+      const [name, text, extra] = part.split(":").map((x) => x.trim());
+      if (text === undefined || text === "" || extra !== undefined || !states.includes(name) || seen.has(name)) return null;
+      const weight = Number(text);
+      if (!isFinite(weight) || weight < 0) return null;
+      seen.add(name);
+      weights[name] = weight;
+    }
+    const total = Object.values(weights).reduce((a, b) => a + b, 0);
+    if (!(total > 0)) return null;
+    for (const s of states) weights[s] /= total;
+    return weights;
+  }
+
+  // The order the page lists a node's states in: a two-state finding's positive state first (yes, no).
+  function displayOrder(states) {
+    return states.length === 2 && NEGATIVE_FIRST.includes(states[0]) ? [states[1], states[0]] : states;
+  }
+
+  // In plain words: {label, title, soft} for the likelihood an entry stands for.
+  function describe(node, weights) {
+    const known = Object.prototype.hasOwnProperty.call(state.nodes, node);
+    const states = displayOrder(known ? state.nodes[node].states : Object.keys(weights));
+    const total = states.reduce((sum, s) => sum + (weights[s] || 0), 0);
+    const w = states.map((s) => (weights[s] || 0) / total);
+    const listed = "weights " + states.map((s, i) => pretty(s) + " " + number(w[i])).join(", ");
+    const positive = states.filter((s, i) => w[i] > 0);
+    if (positive.length === 1) {
+      const s = positive[0];
+      const hint = state.soft.ratio ? "; choose “probably " + pretty(s) + "” if unsure" : "";
+      return { label: pretty(s), title: pretty(s) + ": entered as certain (" + listed + ")" + hint, soft: false };
+    }
+    // one state weighed above all the others, which weigh the same: a single likelihood ratio says it all
+    const top = w.indexOf(Math.max(...w));
+    const rest = w.filter((x, i) => i !== top);
+    const even = rest.every((x) => Math.abs(x - rest[0]) <= 1e-9 * rest[0]);
+    const ratio = w[top] / rest[0];
+    const name = pretty(states[top]);
+    const probably = even && state.soft.ratio && Math.abs(ratio - state.soft.ratio) <= 1e-6 * state.soft.ratio;
+    const label = probably ? "probably " + name : states.map((s, i) => pretty(s) + " " + number(w[i])).join(", ");
+    let meaning = "the relative likelihood of the observation under each state";
+    if (even && ratio <= 1 + 1e-9) meaning = "every state weighs the same, so the entry changes nothing";
+    else if (even) {
+      const others = states.filter((s, i) => i !== top).map(pretty).join(" or ");
+      meaning = "the observation is " + number(ratio) + " times as likely if " + name + " as if " + others;
+    }
+    return { label, title: label + ": " + meaning + " (" + listed + ")", soft: true };
+  }
+
+  // The choices for one finding, as values sent to the server: yes, probably yes, probably no, no.
+  function choices(states) {
+    const prefix = state.soft.ratio ? state.soft.prefix : null;
+    if (states.length === 2) {
+      const [a, b] = displayOrder(states);
+      return prefix ? [a, prefix + a, prefix + b, b] : [a, b];
+    }
+    return states.flatMap((s) => (prefix ? [s, prefix + s] : [s]));
+  }
+
+  // Show on the control what its choice stands for (title) and whether it is uncertain.
+  function mark(select) {
+    const option = select.selectedOptions[0];
+    select.title = option ? option.title : "";
+    select.classList.toggle("set", select.value !== "");
+    select.classList.toggle("soft", Boolean(option) && option.dataset.soft === "yes");
+  }
+
+  function option(node, value) {
+    const meaning = describe(node, weightsOf(node, value));
+    return el("option", { value, text: meaning.label, title: meaning.title, "data-soft": meaning.soft ? "yes" : "no" });
   }
 
   // -- the evidence form -------------------------------------------------------------------------
@@ -121,12 +221,12 @@
         }
         const id = "ev-" + entry.node;
         const select = el("select", { id, name: entry.node, "data-node": entry.node });
-        select.append(el("option", { value: "", text: "not recorded" }));
-        for (const s of entry.states) select.append(el("option", { value: s, text: pretty(s) }));
+        select.append(el("option", { value: "", text: "not recorded", title: "not recorded: the finding is left out" }));
+        for (const value of choices(entry.states)) select.append(option(entry.node, value));
         select.addEventListener("change", () => {
           if (select.value === "") delete state.evidence[entry.node];
           else state.evidence[entry.node] = select.value;
-          select.classList.toggle("set", select.value !== "");
+          mark(select);
           changed();
         });
         const label = el(
@@ -146,8 +246,16 @@
     for (const select of document.querySelectorAll("#evidence-form select")) {
       const node = select.dataset.node;
       const value = state.evidence[node];
-      select.value = recognised(node, value) ? value : "";
-      select.classList.toggle("set", select.value !== "");
+      for (const custom of select.querySelectorAll("option.custom")) custom.remove();
+      const known = value !== undefined && recognised(node, value);
+      if (known && !Array.from(select.options).some((o) => o.value === value)) {
+        // weights from the address (e.g. yes:0.7,no:0.3): shown as they are, until another choice
+        const custom = option(node, value);
+        custom.classList.add("custom");
+        select.append(custom);
+      }
+      select.value = known ? value : "";
+      mark(select);
     }
     const bad = Object.entries(state.evidence).filter(([n, v]) => !recognised(n, v));
     const list = $("unrecognised-list");
@@ -248,10 +356,25 @@
     const posterior = Object.entries(result.posterior);
     const [leadName, leadP] = posterior[0];
     const count = Object.keys(result.evidence).length;
+    const meanings = {}; // node -> what was entered, as the server understood it
+    for (const [node, value] of Object.entries(result.evidence)) {
+      meanings[node] = describe(node, typeof value === "string" ? hardWeights([value], value) : value);
+    }
+    const uncertain = Object.values(meanings).filter((m) => m.soft).length;
     $("summary").textContent =
-      (count === 0 ? "No findings entered: these are the base rates of " : count + " finding" + (count === 1 ? "" : "s") + " entered, ") +
+      (count === 0 ? "No findings entered: these are the base rates of " : count + " finding" + (count === 1 ? "" : "s") + " entered" +
+        (uncertain ? " (" + uncertain + " uncertain)" : "") + ", ") +
       (count === 0 ? pretty(result.setting) + "." : "in " + pretty(result.setting) + ". ") +
       (count === 0 ? "" : "Most probable: " + pretty(leadName) + " (" + pct(leadP) + ").");
+    const entered = $("entered");
+    entered.replaceChildren();
+    for (const [node, meaning] of Object.entries(meanings)) {
+      entered.append(
+        el("li", { class: meaning.soft ? "soft" : "certain", "data-node": node, title: meaning.title },
+          el("span", { class: "node", text: pretty(node) }), " ", el("span", { class: "value", text: meaning.label }))
+      );
+    }
+    entered.hidden = count === 0;
 
     // benign / pathological
     const benign = result.category.benign || 0;
@@ -302,7 +425,9 @@
         const towards = (v) => (v === null ? "decisive" : v > 0 ? "towards-pathological" : v < 0 ? "towards-benign" : "neutral");
         explanation.append(
           el("tr", {},
-            el("td", { text: pretty(row.node) + " = " + pretty(row.state) }),
+            meanings[row.node] && meanings[row.node].soft
+              ? el("td", { class: "soft", title: meanings[row.node].title, text: pretty(row.node) + ": " + meanings[row.node].label })
+              : el("td", { text: pretty(row.node) + " = " + pretty(row.state) }),
             el("td", { class: "num " + sign(row.woe_vs_rest), text: woe(row.woe_vs_rest) }),
             el("td", { class: "num " + sign(row.woe_vs_runner_up), text: woe(row.woe_vs_runner_up) }),
             el("td", { class: "num pathological-woe " + towards(row.woe_pathological_vs_benign), text: woe(row.woe_pathological_vs_benign) }),
@@ -362,6 +487,13 @@
     } catch (err) {
       showError("Cannot load the model from the server (" + err.message + ").");
       return;
+    }
+    const soft = state.schema.soft_evidence;
+    if (soft && isFinite(soft.probably_ratio) && soft.probably_ratio > 1 && soft.prefix) {
+      state.soft = { ratio: soft.probably_ratio, prefix: soft.prefix };
+      $("soft-note").textContent =
+        "“Probably” enters a finding you are unsure of: the observation counts " + number(soft.probably_ratio) +
+        " times as likely under the state named as under each other one. Hover over a choice to see its weights.";
     }
     buildSettings(state.schema);
     buildForm(state.schema);
