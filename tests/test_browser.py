@@ -7,7 +7,9 @@ the browser is missing. ``FDX_CHROMIUM`` overrides the browser's path.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -28,6 +30,8 @@ CHROMIUM_FLAGS = [
 ]
 LOCAL = ("http://127.0.0.1", "data:")
 TIMEOUT_MS = 30_000  # a generous bound for waits, not a timing assertion
+DESKTOP = {"width": 1300, "height": 1000}
+PHONE = {"width": 390, "height": 844}  # a current phone held upright, in CSS pixels
 
 
 def _chromium() -> str:
@@ -60,9 +64,8 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+def _open(browser, viewport):
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
@@ -70,6 +73,19 @@ def page(browser, tmp_path):
     page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}") or dialog.dismiss())
     page.on("request", lambda req: None if req.url.startswith(LOCAL) else problems.append(f"request: {req.url}"))
     page.problems = problems
+    return context, page
+
+
+@pytest.fixture
+def page(browser):
+    context, page = _open(browser, DESKTOP)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    context, page = _open(browser, PHONE)
     yield page
     context.close()
 
@@ -90,7 +106,8 @@ def test_entering_findings_changes_the_differential(server, page):
     page.wait_for_selector("#chart .row")
     assert "does not replace it" in page.inner_text("#disclaimer")
     legends = page.locator("fieldset.section legend").all_inner_texts()
-    assert legends[:4] == [
+    assert legends[:5] == [
+        "Key findings",
         "History, triggers and course",
         "Examination",
         "Laboratory tests",
@@ -114,6 +131,7 @@ def test_entering_findings_changes_the_differential(server, page):
     assert "neuromuscular clinic" in page.inner_text("#summary")
     assert "tongue_fasciculations=yes" in page.url  # the findings are in the address
     assert page.is_hidden("#error")
+    assert page.is_hidden("#mini")  # the summary bar is for narrow screens; here the differential is beside the form
 
     # removing findings brings the benign causes back
     page.click("#clear")
@@ -268,3 +286,177 @@ def test_weights_in_the_address_are_shown_as_entered(server, page):
     expected = model.category_posterior({"weakness": {"yes": 0.7, "no": 0.3}, "age_group": "~65_plus"})
     assert _pathological(page) == pytest.approx(100 * expected["pathological"], abs=0.051)  # shown to 0.1%
     assert page.problems == []
+
+
+# -- a phone: 390 x 844 -------------------------------------------------------------------------------------
+def _overflow(page) -> dict:
+    """What sticks out sideways: the page's scroll width and every visible select not fully inside the viewport."""
+    return page.evaluate(
+        """() => ({
+            scrollWidth: document.scrollingElement.scrollWidth,
+            innerWidth: window.innerWidth,
+            outside: [...document.querySelectorAll('select')]
+                .filter(s => s.offsetParent !== null)
+                .map(s => [s.id, s.getBoundingClientRect()])
+                .filter(([, r]) => r.left < 0 || r.right > window.innerWidth)
+                .map(([id]) => id),
+            selects: [...document.querySelectorAll('select')].filter(s => s.offsetParent !== null).length,
+        })"""
+    )
+
+
+def _rect(page, selector: str) -> dict:
+    return page.evaluate(
+        "s => { const r = document.querySelector(s).getBoundingClientRect(); "
+        "return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height}; }",
+        selector,
+    )
+
+
+def test_the_page_fits_a_phone_with_the_key_findings_on_the_first_screen(server, phone):
+    phone.goto(server.url + "#setting=primary_care")
+    phone.wait_for_selector("#chart .row")
+    fit = _overflow(phone)
+    assert fit["scrollWidth"] <= fit["innerWidth"] == PHONE["width"]
+    assert fit["outside"] == [] and fit["selects"] > 60  # every finding's control, fully inside the width
+    assert phone.evaluate("() => window.scrollY") == 0
+
+    key = [entry["node"] for entry in server.service.schema()["key_findings"]]
+    assert {"weakness", "atrophy", "umn_signs", "tongue_fasciculations", "bulbar_symptoms"} <= set(key)
+    legends = phone.locator("fieldset.section legend").all_inner_texts()
+    assert legends[0] == "Key findings"
+    bar = _rect(phone, "#mini")
+    assert phone.is_visible("#mini") and bar["bottom"] <= PHONE["height"]
+    for node in key:  # on the first screen, above the summary bar: no scrolling to reach them
+        assert phone.locator(f"#section-key #ev-{node}").count() == 1
+        box = _rect(phone, f"#ev-{node}")
+        assert 0 <= box["top"] and box["bottom"] <= bar["top"], node
+    # each still has its place in its own section, pointing up to its control
+    assert phone.locator("#section-examination .finding.moved[data-node='weakness']").count() == 1
+    assert phone.locator("#ev-weakness").count() == 1
+
+    # with findings, the differential's tables and an error: still nothing sticks out sideways
+    phone.select_option("#ev-weakness", "yes")
+    phone.select_option("#ev-tongue_fasciculations", "~yes")
+    phone.wait_for_function("() => document.querySelectorAll('#explanation tbody tr').length === 2")
+    phone.wait_for_function("() => document.querySelector('#interval-note').textContent.length > 0")
+    fit = _overflow(phone)
+    assert fit["scrollWidth"] <= fit["innerWidth"] and fit["outside"] == []
+    phone.goto(server.url + "#setting=primary_care&weaknes=yes&weakness=yes:0.7,no:0.3")
+    phone.wait_for_selector("#error:not([hidden])")
+    fit = _overflow(phone)
+    assert fit["scrollWidth"] <= fit["innerWidth"] and fit["outside"] == []
+    assert phone.problems == []
+
+
+def test_a_phone_shows_the_result_while_findings_are_entered(server, phone):
+    model = server.service.model("primary_care")
+    phone.goto(server.url + "#setting=primary_care")
+    phone.wait_for_selector("#chart .row")
+    phone.select_option("#ev-weakness", "yes")
+    _wait_for_entered(phone, "weakness", "yes")
+    lead = model.posterior({"weakness": "yes"}).index[0]
+    assert _leading(phone) == lead
+
+    # the chart is screens below the findings, but the summary bar shows the result without scrolling
+    viewport_bottom = phone.evaluate("() => window.innerHeight")
+    assert _rect(phone, "#chart")["top"] > viewport_bottom
+    bar = _rect(phone, "#mini")
+    assert 0 <= bar["top"] and bar["bottom"] <= viewport_bottom
+    phone.wait_for_function(
+        "name => document.querySelector('#mini-lead').textContent.includes(name)", arg=lead.replace("_", " ")
+    )
+    text = phone.inner_text("#mini")
+    assert phone.inner_text("#pathological-value") in text  # "Pathological 80.0%", as in the differential
+    pathological = 100 * model.category_posterior({"weakness": "yes"})["pathological"]
+    assert _pathological(phone) == pytest.approx(pathological, abs=0.051)
+    assert "diagnosis" not in text.lower() or "not a diagnosis" in text.lower()
+
+    # entering more findings further down keeps the bar in view and up to date
+    phone.locator("#ev-emg_fibrillations").scroll_into_view_if_needed()
+    phone.select_option("#ev-emg_fibrillations", "present")
+    _wait_for_entered(phone, "emg_fibrillations", "present")
+    bar = _rect(phone, "#mini")
+    assert 0 <= bar["top"] and bar["bottom"] <= viewport_bottom
+    assert phone.inner_text("#pathological-value") in phone.inner_text("#mini")
+
+    # its button goes to the differential and back to where the findings were
+    before = phone.evaluate("() => window.scrollY")
+    phone.click("#mini-jump")
+    phone.wait_for_function("() => document.querySelector('#mini-jump').textContent.startsWith('Findings')")
+    title = _rect(phone, "#results-title")
+    assert 0 <= title["top"] < viewport_bottom
+    phone.click("#mini-jump")
+    phone.wait_for_function("y => Math.abs(window.scrollY - y) < 2", arg=before)
+    assert phone.problems == []
+
+
+def _banner_is_short(page, full: str) -> str:
+    """Check the shown error: its head starts the full message, the banner is short, the rest opens on request."""
+    page.wait_for_function(
+        "t => !document.getElementById('error').hidden && document.getElementById('error-full').textContent === t",
+        arg=full,
+    )
+    head = page.inner_text("#error-head")
+    assert full.startswith(head.removesuffix(" …")) and len(head) <= 162
+    assert _rect(page, "#error")["height"] <= PHONE["height"] / 5
+    if head != full:
+        assert page.is_visible("#error summary") and page.is_hidden("#error-full")
+        page.click("#error summary")
+        assert page.inner_text("#error-full") == full
+    else:
+        assert page.is_hidden("#error details")
+    assert page.inner_text("#mini-lead").startswith("Not updated")  # the summary bar says so too
+    assert page.inner_text("#mini-jump") == "Message ↑"
+    return head
+
+
+def test_a_long_error_is_one_short_banner_on_a_phone(server, phone):
+    from fasciculation_dx.web.service import RequestError
+
+    # the server's own message for a typo
+    with pytest.raises(RequestError) as refused:
+        server.service.query({"evidence": {"weaknes": "yes"}})
+    phone.goto(server.url + "#setting=primary_care&weaknes=yes")
+    head = _banner_is_short(phone, str(refused.value))
+    assert "weaknes" in head and "'weakness'" in head  # what was wrong and the closest valid name
+
+    # a message that lists every valid node (a screenful at this width) keeps its first sentences
+    names = ", ".join(server.service.model("primary_care").states)
+    long = f"unknown node 'weaknes'. Did you mean 'weakness'? Valid nodes: {names}"
+    assert len(long) > 1000
+    phone.route(
+        "**/api/query",
+        lambda route: route.fulfill(status=400, content_type="application/json", body=json.dumps({"error": long})),
+    )
+    phone.goto(server.url + "#setting=primary_care&weaknes=no")
+    head = _banner_is_short(phone, long)
+    assert head == "unknown node 'weaknes'. Did you mean 'weakness'?"
+    assert phone.problems == []
+
+
+NEGATIVE_ZERO = re.compile(r"-0(\.0+)?(?![.0-9])")
+
+
+def test_no_negative_zero_is_shown(server, phone):
+    evidence = {"caffeine": "no", "weakness": "no", "family_history": "no"}
+    model = server.service.model("primary_care")
+    explanation = model.explain(evidence).set_index("node")
+    weights = explanation[["woe_vs_rest", "woe_vs_runner_up", "woe_pathological_vs_benign"]]
+    tiny = weights[(weights < 0) & (weights > -0.005)].stack().dropna()
+    assert len(tiny) > 0  # this query does produce weights that round to -0.00
+    assert NEGATIVE_ZERO.search(f"{tiny.iloc[0]:.2f}")  # ...as plain formatting would show them
+
+    phone.goto(server.url + "#setting=primary_care&" + "&".join(f"{k}={v}" for k, v in evidence.items()))
+    phone.wait_for_function("() => document.querySelectorAll('#explanation tbody tr').length === 3")
+    phone.wait_for_function("() => document.querySelector('#interval-note').textContent.length > 0")
+    text = phone.inner_text("body")
+    assert NEGATIVE_ZERO.search(text) is None, NEGATIVE_ZERO.search(text)
+    assert "+0.00" not in text
+    rows = {row.locator("td").first.inner_text(): row for row in phone.locator("#explanation tbody tr").all()}
+    columns = {"woe_vs_rest": 1, "woe_vs_runner_up": 2, "woe_pathological_vs_benign": 3}
+    for (node, column), value in tiny.items():
+        cell = rows[f"{node.replace('_', ' ')} = {evidence[node]}"].locator("td").nth(columns[column])
+        assert cell.inner_text() == f"{abs(value):.2f}"  # shown as zero, unsigned and uncoloured
+        assert "neutral" in cell.get_attribute("class")
+    assert phone.problems == []

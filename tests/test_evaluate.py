@@ -70,7 +70,7 @@ def test_compare_scores_two_priors_side_by_side(priors, tmp_path):
     wrong = perturb_priors(priors, sigma=1.0, seed=2)
     cohort = simulate(priors, 300, setting="neuromuscular_clinic", missing=0.2, seed=9)
     table, evaluations = compare(cohort, {"true": priors, "wrong": wrong}, setting="neuromuscular_clinic")
-    assert list(table.columns) == ["true", "wrong", "difference"]
+    assert list(table.columns) == ["true", "wrong", "difference", "ci_low", "ci_high", "favours", "better"]
     assert table.loc["log_loss", "true"] < table.loc["log_loss", "wrong"]
     fig = plot_reliability(evaluations, tmp_path / "rel.png")
     assert (tmp_path / "rel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

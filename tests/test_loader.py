@@ -433,3 +433,93 @@ def test_every_shipped_source_has_a_checkable_identifier():
         assert source.verification in ("primary", "secondary", "expert_estimate", "convention"), source.source_id
         if source.verification in ("primary", "secondary"):
             assert source.doi or source.pmid or source.url, source.source_id
+
+
+# -- optional files: measurements.csv and red_flags.csv ------------------------------------------------
+
+MEASUREMENTS_HEADER = "name,node,unit,interval,lower,upper,includes,source_id,note"
+GOOD_CALCIUM = [
+    "calcium,calcium,mmol/L,low,,2,none,test_estimate,",
+    "calcium,calcium,mmol/L,normal,2,2.6,both,test_estimate,",
+    "calcium,calcium,mmol/L,high,2.6,,none,test_estimate,",
+    "calcium,calcium,mmol/L,reference,2.2,2.6,both,test_estimate,",
+]
+
+
+def _tiny_with(tmp_path: Path, files: dict[str, list[str]]) -> Path:
+    directory = tmp_path / "priors"
+    shutil.copytree(TINY, directory)
+    for rel, lines in files.items():
+        (directory / rel).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def test_valid_measurements_and_red_flags_are_read(tmp_path):
+    red = ["node,state,guideline,text,source_id", "weakness,yes,Test guideline,a test sentence,test_estimate"]
+    priors = load_priors(
+        _tiny_with(tmp_path, {"measurements.csv": [MEASUREMENTS_HEADER, *GOOD_CALCIUM], "red_flags.csv": red})
+    )
+    assert [(m.interval, m.lower, m.upper, m.includes) for m in priors.measurements] == [
+        ("low", None, 2.0, "none"),
+        ("normal", 2.0, 2.6, "both"),
+        ("high", 2.6, None, "none"),
+        ("reference", 2.2, 2.6, "both"),
+    ]
+    assert [(r.node, r.state, r.guideline) for r in priors.red_flags] == [("weakness", "yes", "Test guideline")]
+
+
+def test_absent_optional_files_give_none():
+    priors = load_priors(TINY)
+    assert priors.measurements is None and priors.red_flags is None
+
+
+MEASUREMENT_PROBLEMS = {
+    # case: (line index in GOOD_CALCIUM to replace, new line, line, column, message regex)
+    "gap": (1, "calcium,calcium,mmol/L,normal,2.1,2.6,both,test_estimate,", 3, 5, r"lower must equal the upper bound"),
+    "cut_owned_twice": (1, "calcium,calcium,mmol/L,normal,2,2.6,both,test_estimate,", 4, 7, None),
+    "unknown_state": (2, "calcium,calcium,mmol/L,very_high,2.6,,none,test_estimate,", 4, 4, r"interval of 'calcium'"),
+    "bad_number": (0, "calcium,calcium,mmol/L,low,,2.0,none,test_estimate,", 2, 6, r"shortest positional form '2'"),
+    "bad_unit": (0, "calcium,calcium,mmol L,low,,2,none,test_estimate,", 2, 3, r"unit must be a unit symbol"),
+    "unknown_source": (0, "calcium,calcium,mmol/L,low,,2,none,nowhere,", 2, 8, r"source_id must name a row"),
+    "unknown_node": (0, "calcium,calcum,mmol/L,low,,2,none,test_estimate,", 2, 2, r"Did you mean 'calcium'"),
+    "include_unbounded": (0, "calcium,calcium,mmol/L,low,,2,lower,test_estimate,", 2, 7, r"unbounded end"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MEASUREMENT_PROBLEMS))
+def test_bad_measurements_are_reported_with_location(case, tmp_path):
+    index, line_text, line, column, message = MEASUREMENT_PROBLEMS[case]
+    lines = list(GOOD_CALCIUM)
+    lines[index] = line_text
+    if case == "cut_owned_twice":
+        lines[2] = "calcium,calcium,mmol/L,high,2.6,,lower,test_estimate,"
+        message = r"must belong to exactly one of them\. Got 2 instead"
+    problems = validate_priors(_tiny_with(tmp_path, {"measurements.csv": [MEASUREMENTS_HEADER, *lines]}))
+    assert len(problems) == 1, problems
+    (problem,) = problems
+    assert (problem.file, problem.line, problem.column) == ("measurements.csv", line, column), problem
+    assert re.search(message, problem.message), problem.message
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "message"),
+    [
+        ("weakness,maybe,G,t,test_estimate", 2, r"state of 'weakness' must be one of"),
+        ("etiology,als,G,t,test_estimate", 1, r"node must be an observable node"),
+        ("weakness,yes,,t,test_estimate", 3, r"guideline must not be empty"),
+        ("weakness,yes,G,t,nowhere", 5, r"source_id must name a row"),
+    ],
+)
+def test_bad_red_flags_are_reported_with_location(row, column, message, tmp_path):
+    directory = _tiny_with(tmp_path, {"red_flags.csv": ["node,state,guideline,text,source_id", row]})
+    problems = validate_priors(directory)
+    assert len(problems) == 1, problems
+    assert (problems[0].file, problems[0].line, problems[0].column) == ("red_flags.csv", 2, column)
+    assert re.search(message, problems[0].message), problems[0].message
+
+
+def test_an_empty_optional_file_is_a_problem(tmp_path):
+    directory = _tiny_with(tmp_path, {})
+    (directory / "red_flags.csv").write_bytes(b"")
+    problems = validate_priors(directory)
+    assert [(p.file, p.line) for p in problems] == [("red_flags.csv", 1)]

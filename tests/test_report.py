@@ -196,7 +196,10 @@ def test_shipped_model_card_counts_cover_every_source_and_parameter_row():
     assert counts.loc["total", "parameters"] == len(priors.parameters())
     assert counts.drop("total")["sources"].sum() == len(priors.sources)
     assert counts.drop("total")["parameters"].sum() == len(priors.parameters())
-    assert counts.loc["convention", "sources"] == 1
+    # conventions are deliberate and few: the no-effect relative risk and the names of the age bands
+    conventions = {k for k, src in priors.sources.items() if src.verification == "convention"}
+    assert conventions == {"convention_no_effect", "age_group_state_names"}
+    assert counts.loc["convention", "sources"] == len(conventions)
 
 
 def test_accuracy_by_setting_counts_ranks_and_categories():

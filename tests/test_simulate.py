@@ -97,3 +97,93 @@ def test_written_in_blocks_equals_written_at_once(tmp_path, monkeypatch):
     cases.write_cases(cohort, tmp_path / "blocks.csv", progress=True)
     cohort.to_csv(tmp_path / "once.csv", index=False, lineterminator="\n")
     assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "once.csv").read_bytes()
+
+
+# -- what is recorded: by test tier (the command's default) or uniformly ------------------------------------
+HISTORY_AND_EXAM = ("caffeine", "stress_anxiety", "cramps", "weakness", "atrophy", "umn_signs", "tongue_fasciculations")
+GENETIC = ("smn1_deletion", "ar_cag_expansion", "prnp_mutation")
+EMG = ("emg_fasciculation_potentials", "emg_fibrillations", "emg_chronic_neurogenic")
+
+
+def _recorded(cohort, nodes):
+    return float((cohort[list(nodes)] != "").to_numpy().mean())
+
+
+def test_tiers_record_history_and_examination_far_more_often_than_gene_tests(priors):
+    cohort = simulate(priors, 3000, missingness="tiers", seed=21)
+    assert all(priors.tests[n].tier in ("history", "bedside_examination") for n in HISTORY_AND_EXAM)
+    assert all(priors.tests[n].tier == "genetic" for n in GENETIC)
+    history_exam, genetic = _recorded(cohort, HISTORY_AND_EXAM), _recorded(cohort, GENETIC)
+    assert history_exam > 0.6
+    assert genetic < 0.05 and history_exam > 10 * genetic
+    assert (cohort["smn1_deletion"] != "").mean() < 0.10
+    assert (cohort[["age_group", "sex"]] != "").all().all()  # demographics are in every record
+    # the shares follow the documented table (binomial noise at n = 3000 is about 0.01)
+    from fasciculation_dx.analysis.simulate import RECORDING_PROBABILITIES
+
+    table = RECORDING_PROBABILITIES["primary_care"]
+    for node in ("magnesium", "emg_fibrillations", "caffeine"):
+        assert abs((cohort[node] != "").mean() - table[priors.tests[node].tier]) < 0.03
+
+
+def test_tiers_record_emg_and_antibodies_far_more_often_in_the_clinic(priors):
+    primary = simulate(priors, 2000, missingness="tiers", seed=22)
+    clinic = simulate(priors, 2000, setting="neuromuscular_clinic", missingness="tiers", seed=22)
+    assert _recorded(clinic, EMG) > 5 * _recorded(primary, EMG)
+    antibodies = ("vgkc_complex_antibodies", "anti_gm1_antibodies")
+    assert _recorded(clinic, antibodies) > 5 * _recorded(primary, antibodies)
+    # the pattern of the weakness is recorded only where weakness = yes was recorded
+    assert ((clinic["weakness_pattern"] != "") <= (clinic["weakness"] == "yes")).all()
+
+
+def test_uniform_mode_still_leaves_seventy_percent_of_gene_tests_recorded(priors):
+    cohort = simulate(priors, 3000, missing=0.3, missingness="uniform", seed=23)
+    for node in ("smn1_deletion", "prnp_mutation", "caffeine"):
+        assert 0.67 < (cohort[node] != "").mean() < 0.73
+    assert cohort.equals(simulate(priors, 3000, missing=0.3, seed=23))  # uniform is the Python default
+
+
+def test_a_custom_recording_table(priors):
+    table = {tier: 1.0 for tier in ("history", "bedside_examination", "blood_test", "electrodiagnosis", "antibody")}
+    cohort = simulate(priors, 200, missingness={**table, "imaging": 0.0, "genetic": 0.0}, seed=24)
+    assert (cohort[list(GENETIC)] == "").all().all() and (cohort["spinal_mri"] == "").all()
+    assert (cohort[list(EMG)] != "").all().all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"missingness": "mnar"}, ["mnar", "tiers", "uniform"]),
+        ({"missingness": "tiers", "missing": 0.3}, ["missing", "uniform"]),
+        ({"missingness": "tiers", "setting": "emergency"}, ["emergency", "primary_care", "uniform"]),
+        ({"missingness": {"history": 1.0}}, ["bedside_examination"]),
+        ({"missingness": {"history": 1.0, "bloods": 0.5}}, ["bloods", "blood_test"]),
+        ({"missingness": {"history": 1.5}}, ["[0, 1]"]),
+    ],
+)
+def test_bad_missingness_is_refused_with_what_is_valid(priors, kwargs, words):
+    from fasciculation_dx.analysis.simulate import recording_probabilities
+
+    setting = kwargs.pop("setting", "primary_care")
+    with pytest.raises(fdx.errors.ArgumentError) as err:
+        recording_probabilities(priors, setting, **kwargs)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_simulate_command_records_by_tier_unless_missing_is_given(tmp_path, capsys):
+    from fasciculation_dx.cli.main import main
+
+    default, uniform = tmp_path / "tiers.csv", tmp_path / "uniform.csv"
+    assert main(["simulate", "-n", "2000", "--seed", "3", "-o", str(default), "-q"]) == 0
+    assert "by test tier" in capsys.readouterr().out
+    assert main(["simulate", "-n", "2000", "--seed", "3", "--missing", "0.3", "-o", str(uniform), "-q"]) == 0
+    assert "missing=0.3 uniformly" in capsys.readouterr().out
+    tiers_cohort = read_cases(default, fdx.load_priors(fdx.shipped_priors_dir())).frame
+    uniform_cohort = read_cases(uniform, fdx.load_priors(fdx.shipped_priors_dir())).frame
+    assert (tiers_cohort["smn1_deletion"] != "").mean() < 0.10
+    assert 0.66 < (uniform_cohort["smn1_deletion"] != "").mean() < 0.74
+    code = main(["simulate", "-n", "10", "--missingness", "tiers", "--missing", "0.3", "-o", str(tmp_path / "x.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "--missingness uniform" in err and not (tmp_path / "x.csv").exists()

@@ -162,6 +162,28 @@ def test_schema_tells_the_page_what_probably_means(server):
     assert (PROBABLY, PROBABLY_PREFIX) == (4.0, "~")  # the ratio the page's hover text states
 
 
+def test_schema_lists_the_key_findings_first_for_the_page(server, impossible_server):
+    from fasciculation_dx.web.service import KEY_FINDINGS
+
+    status, _, text = request(server, "GET", "/api/schema")
+    assert status == 200
+    schema = json.loads(text)
+    model = server.service.model("primary_care")
+    shipped = [e["node"] for e in schema["key_findings"]]
+    assert shipped == [node for node, _ in KEY_FINDINGS]  # every one is in the shipped priors, in order
+    assert {"weakness", "atrophy", "umn_signs", "tongue_fasciculations", "emg_fibrillations"} <= set(shipped)
+    assert all(isinstance(e["label"], str) and 0 < len(e["label"]) <= 30 for e in schema["key_findings"])
+    assert set(shipped) <= set(model.states)
+    listed = [e["node"] for s in schema["sections"] for e in s["nodes"]]
+    assert all(listed.count(node) == 1 for node in shipped)  # still in their own section, once
+
+    # priors without most of them: only those the model has are offered
+    _, _, text = request(impossible_server, "GET", "/api/schema")
+    small = json.loads(text)["key_findings"]
+    assert [e["node"] for e in small] == [n for n, _ in KEY_FINDINGS if n in impossible_server.service.priors.nodes]
+    assert [e["node"] for e in small] == ["emg_fibrillations"]
+
+
 # -- queries ----------------------------------------------------------------------------------------------
 def test_query_matches_the_model(server):
     evidence = {"weakness": "yes", "emg_fibrillations": "present", "age_group": "65_plus"}

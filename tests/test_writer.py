@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fasciculation_dx import load_priors, shipped_priors_dir, write_priors
 from fasciculation_dx.network.etiology import etiology_table
-from fasciculation_dx.network.priors import HEADERS
+from fasciculation_dx.network.priors import HEADERS, OPTIONAL_HEADERS
 from fasciculation_dx.network.tables import cpt_array
 from fasciculation_dx.network.writer import format_number
 
@@ -25,6 +25,7 @@ TINY = DATA / "tiny"
 def _schema_files(directory: Path) -> set[str]:
     """The files of a priors directory that the schema defines (what the writer writes)."""
     files = set(HEADERS) | {f"cpts/{p.name}" for p in (directory / "cpts").glob("*.csv")}
+    files |= {rel for rel in OPTIONAL_HEADERS if (directory / rel).is_file()}
     if (directory / "README.md").is_file():
         files.add("README.md")
     return files
@@ -139,3 +140,19 @@ def test_row_order_changes_nothing(seeds):
         np.testing.assert_array_equal(table, expected_cpts[node], err_msg=node)
     for setting, table in eti.items():
         np.testing.assert_allclose(table, expected_eti[setting], rtol=0, atol=1e-14, err_msg=setting)
+
+
+def test_shipped_measurements_and_red_flags_round_trip(tmp_path):
+    source = shipped_priors_dir()
+    priors = load_priors(source)
+    assert priors.measurements and priors.red_flags
+    out = write_priors(priors, tmp_path / "out")
+    for rel in OPTIONAL_HEADERS:
+        assert (out / rel).read_bytes() == (source / rel).read_bytes(), rel
+    again = load_priors(out)
+    assert (again.measurements, again.red_flags) == (priors.measurements, priors.red_flags)
+
+
+def test_absent_optional_files_are_not_written(tmp_path):
+    out = write_priors(load_priors(TINY), tmp_path / "out")
+    assert not any((out / rel).exists() for rel in OPTIONAL_HEADERS)

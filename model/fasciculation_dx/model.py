@@ -146,6 +146,18 @@ class Model:
         """
         return self._check(evidence or {})
 
+    def read_evidence(self, evidence: Mapping[str, object] | None) -> tuple[dict, dict]:
+        """Check evidence and say how each value entered as a number was binned.
+
+        Returns
+        -------
+        tuple
+            The evidence as :meth:`check_evidence` returns it, and ``{node: Binned}`` for every
+            value entered as a number (``calcium=1.9mmol/L``, ``age=58``; see
+            :mod:`fasciculation_dx.inference.measurements`), whose ``describe()`` gives the line to show.
+        """
+        return self._check.check_binned(evidence or {})
+
     def posterior_vector(self, evidence: Mapping[str, object] | None = None) -> np.ndarray:
         """Posterior of each etiology as a plain array in :attr:`etiologies` order (the fast path).
 

@@ -21,7 +21,7 @@ import pandas as pd
 from ..atomic import atomic_directory, check_directory_target, checkpoint
 from ..network.loader import load_priors
 from ..network.paths import shipped_priors_dir
-from ..network.priors import HEADERS, Parameter, Priors, Source
+from ..network.priors import HEADERS, OPTIONAL_HEADERS, Parameter, Priors, Source
 from ..network.writer import format_number, write_files
 from .calibrated_ranges import beta_interval
 from .em import ArrayModel, Counts
@@ -212,7 +212,7 @@ def _calibrate_writes(rel: Path) -> bool:
     """Whether ``rel`` (relative to an output directory) is a file that calibration writes."""
     if rel.parts and rel.parts[0] == "cpts":
         return len(rel.parts) == 1 or (len(rel.parts) == 2 and rel.suffix == ".csv")
-    return str(rel) in (*HEADERS, "README.md", PROVENANCE_FILE)
+    return str(rel) in (*HEADERS, *OPTIONAL_HEADERS, "README.md", PROVENANCE_FILE)
 
 
 def _directory_rules(overwrite: bool) -> dict:

@@ -15,6 +15,17 @@ Metrics (over the cases with a confirmed ``etiology``; each case is scored in it
   ``P(pathological)`` minus the observed share of pathological causes (0 is calibrated;
   positive means the model over-calls disease).
 
+Which direction is better (:data:`DIRECTION`): lower for ``log_loss``, ``brier`` and
+``brier_pathological``; higher for ``top1``, ``top3`` and ``auc_pathological``; closer to 0 for
+``citl_pathological``.
+
+:func:`compare` gives, for two priors scored on the same cases, a paired bootstrap confidence
+interval for every difference (:func:`bootstrap_differences`): the cases are resampled with
+replacement, the same resample scoring both priors, and the percentile interval of the
+differences is reported with the priors the interval favours (``neither`` when it includes 0).
+Scores on the cases a priors directory was calibrated on are optimistic: evaluate on cases it
+has not seen (another simulated cohort, or a held-out share of the data).
+
 The reliability diagram pools every (case, etiology) pair, one-vs-rest, into equal-width bins of
 predicted probability and plots the observed frequency against the mean prediction, next to the
 same for ``P(pathological)``.
@@ -42,9 +53,31 @@ from .calibration import case_posteriors
 from .cases import Cases, read_cases
 from .decision_curve import decision_curve
 
-__all__ = ["Evaluation", "evaluate", "compare", "reliability_table", "plot_reliability", "decision_curves"]
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "compare",
+    "bootstrap_differences",
+    "DIRECTION",
+    "reliability_table",
+    "plot_reliability",
+    "decision_curves",
+]
 
 FLOOR = 1e-15
+
+DIRECTION: dict[str, str] = {
+    "top1": "higher",
+    "top3": "higher",
+    "log_loss": "lower",
+    "brier": "lower",
+    "brier_pathological": "lower",
+    "auc_pathological": "higher",
+    "citl_pathological": "closer to 0",
+}
+"""Which direction of each metric is better (``n`` has none)."""
+
+_PER_CASE = ("top1", "top3", "log_loss", "brier", "brier_pathological", "citl_pathological")
 
 
 @dataclass(frozen=True)
@@ -229,6 +262,9 @@ def compare(
     priors: Mapping[str, Priors | str | Path],
     *,
     setting: str = DEFAULT_SETTING,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int | None = 0,
 ) -> tuple[pd.DataFrame, dict[str, Evaluation]]:
     """Score several priors on the same cases, side by side.
 
@@ -240,12 +276,16 @@ def compare(
         ``{name: priors or directory}``, e.g. ``{"shipped": ..., "calibrated": "out/"}``.
     setting
         The setting of rows without one.
+    resamples, level, seed
+        The paired bootstrap of the differences when two priors are compared (see
+        :func:`bootstrap_differences`); ``resamples=0`` leaves the interval out.
 
     Returns
     -------
     table : pandas.DataFrame
-        One row per metric, one column per name, plus ``difference`` (last minus first) when
-        two are compared.
+        One row per metric, one column per name, then, when two are compared, ``difference``
+        (last minus first) and, unless ``resamples`` is 0, ``ci_low``, ``ci_high`` and
+        ``favours``; last ``better``, the direction that is better (:data:`DIRECTION`).
     evaluations : dict
         ``{name: Evaluation}``.
     """
@@ -254,8 +294,154 @@ def compare(
     if len(evaluations) == 2:
         first, last = list(evaluations)
         table["difference"] = table[last] - table[first]
+        if resamples:
+            boot = bootstrap_differences(
+                evaluations[first], evaluations[last], resamples=resamples, level=level, seed=seed
+            )
+            boot["favours"] = boot["favours"].map({"first": first, "last": last, "neither": "neither"})
+            table = table.join(boot[["ci_low", "ci_high", "favours"]])
+            table["favours"] = table["favours"].fillna("")
+    table["better"] = [DIRECTION.get(m, "") for m in table.index]
     table.index.name = "metric"
     return table, evaluations
+
+
+def _per_case(ev: Evaluation) -> np.ndarray:
+    """Per-case contributions whose mean is each metric of :data:`_PER_CASE`, shape ``(n, 6)``."""
+    post = ev.posteriors.to_numpy()
+    rows = np.arange(len(post))
+    truth = ev.posteriors.columns.get_indexer(ev.cases["etiology"])
+    onehot = np.zeros_like(post)
+    onehot[rows, truth] = 1.0
+    rank = ev.cases["rank"].to_numpy()
+    p_path = ev.cases["p_pathological"].to_numpy(dtype=float)
+    y_path = ev.cases["pathological"].to_numpy(dtype=float)
+    return np.column_stack(
+        [
+            rank <= 1,
+            rank <= 3,
+            -np.log(np.maximum(ev.cases["p_true"].to_numpy(dtype=float), FLOOR)),
+            ((post - onehot) ** 2).sum(axis=1),
+            (p_path - y_path) ** 2,
+            p_path - y_path,
+        ]
+    ).astype(float)
+
+
+def _weighted_auc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Return the rank-statistic AUC of ``score`` under each row of case weights ``(B, n)``; ties count half."""
+    order = np.argsort(score, kind="stable")
+    s, pos, w = score[order], positive[order], weights[:, order]
+    _, group = np.unique(s, return_inverse=True)
+    n_groups = group.max() + 1 if len(group) else 0
+    wp = np.zeros((len(w), n_groups))
+    wn = np.zeros((len(w), n_groups))
+    np.add.at(wp.T, group[pos], w[:, pos].T)
+    np.add.at(wn.T, group[~pos], w[:, ~pos].T)
+    below = np.cumsum(wn, axis=1) - wn
+    total_p, total_n = wp.sum(axis=1), wn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (wp * (below + 0.5 * wn)).sum(axis=1) / (total_p * total_n)
+    return np.where((total_p > 0) & (total_n > 0), auc, np.nan)
+
+
+def bootstrap_differences(
+    first: Evaluation,
+    last: Evaluation,
+    *,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Give a paired bootstrap interval for each metric difference ``last - first``.
+
+    The cases are resampled with replacement ``resamples`` times; each resample scores both
+    evaluations on the same cases, so the interval reflects the uncertainty of the difference
+    on cases like these (not the uncertainty of the priors themselves).
+
+    Parameters
+    ----------
+    first, last
+        Evaluations of two priors on the same cases (from :func:`evaluate` or :func:`compare`).
+    resamples
+        Number of bootstrap resamples (at least 2).
+    level
+        Mass of the percentile interval, between 0 and 1 (0.95: the 2.5th and 97.5th percentiles).
+    seed
+        Seed of the resampling; the same seed gives the same interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric except ``n``: ``difference`` (on all cases), ``ci_low``, ``ci_high``,
+        ``better`` (:data:`DIRECTION`) and ``favours``: ``"last"``, ``"first"`` or ``"neither"``
+        (the interval includes 0, or is undefined). For ``citl_pathological`` the verdict comes
+        from the interval of ``|citl_last| - |citl_first|``.
+
+    Raises
+    ------
+    ArgumentError
+        If the evaluations are not of the same cases, or for invalid ``resamples`` or ``level``.
+    """
+    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 2:
+        raise ArgumentError(f"resamples must be a whole number of at least 2. Got {resamples!r} instead")
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ArgumentError(f"level must be a number between 0 and 1 (e.g. 0.95). Got {level!r} instead")
+    a_cases, b_cases = first.cases, last.cases
+    if (
+        len(a_cases) != len(b_cases)
+        or not (a_cases["case_id"].astype(str).to_numpy() == b_cases["case_id"].astype(str).to_numpy()).all()
+        or not (a_cases["etiology"].to_numpy() == b_cases["etiology"].to_numpy()).all()
+    ):
+        raise ArgumentError("bootstrap_differences needs two evaluations of the same cases, in the same order")
+    n = len(a_cases)
+    qa, qb = _per_case(first), _per_case(last)
+    pos = a_cases["pathological"].to_numpy(dtype=bool)
+    pa = a_cases["p_pathological"].to_numpy(dtype=float)
+    pb = b_cases["p_pathological"].to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(resamples, 4_000_000 // max(n, 1)))
+    diffs, abs_citl, auc = [], [], []
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
+        ma, mb = weights @ qa / n, weights @ qb / n
+        diffs.append(mb - ma)
+        abs_citl.append(np.abs(mb[:, -1]) - np.abs(ma[:, -1]))
+        auc.append(_weighted_auc(pb, pos, weights) - _weighted_auc(pa, pos, weights))
+    draws = pd.DataFrame(np.vstack(diffs), columns=list(_PER_CASE))
+    draws["auc_pathological"] = np.concatenate(auc)
+    abs_draws = np.concatenate(abs_citl)
+    tail = 100 * (1 - level) / 2
+    point = last.metrics - first.metrics
+    rows = {}
+    for metric in DIRECTION:
+        values = draws[metric].to_numpy()
+        if np.isnan(values).any():
+            low = high = float("nan")
+        else:
+            low, high = np.percentile(values, [tail, 100 - tail])
+        direction = DIRECTION[metric]
+        verdict_low, verdict_high = (low, high)
+        if direction == "closer to 0":
+            verdict_low, verdict_high = np.percentile(abs_draws, [tail, 100 - tail])
+            direction_sign = -1
+        else:
+            direction_sign = 1 if direction == "higher" else -1
+        if not (np.isfinite(verdict_low) and np.isfinite(verdict_high)) or verdict_low <= 0 <= verdict_high:
+            favours = "neither"
+        else:
+            favours = "last" if (verdict_low > 0) == (direction_sign > 0) else "first"
+        rows[metric] = {
+            "difference": float(point[metric]),
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "better": DIRECTION[metric],
+            "favours": favours,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "metric"
+    return table
 
 
 def reliability_table(evaluation: Evaluation, *, bins: int = 10, kind: str = "etiology") -> pd.DataFrame:

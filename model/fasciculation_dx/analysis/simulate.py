@@ -2,11 +2,23 @@
 
 :func:`simulate` draws each patient top-down through the network (context and triggers with
 the etiology from their joint, then each latent mechanism given the etiology, then each finding
-given its parents), using the compiled engine's arrays, then blanks each evidence cell
-independently with probability ``missing`` (missing completely at random). A finding that
-describes another's state (the pattern of the weakness) is kept only where that state was drawn,
-as a clinician records it. The result is a case table in the format of
-:mod:`fasciculation_dx.analysis.cases`.
+given its parents), using the compiled engine's arrays, then leaves cells unrecorded in one of two
+ways (``missingness``):
+
+``"uniform"``
+    each evidence cell is blanked independently with probability ``missing`` (missing completely
+    at random): at ``missing=0.3`` about 70% of primary-care patients have a gene test result.
+``"tiers"``
+    each cell is recorded with the probability that a finding of its tier (``tests.csv``:
+    history, examination, blood test, EMG, antibody, imaging, genetic) is recorded in the care
+    setting, :data:`RECORDING_PROBABILITIES`: history and examination usually, blood tests often,
+    EMG and antibodies mainly in a neuromuscular clinic, gene tests rarely. Age and sex
+    (:data:`ALWAYS_RECORDED`) are in every record. Cells are still blanked independently of one
+    another and of the patient's findings.
+
+A finding that describes another's state (the pattern of the weakness) is kept only where that
+state was drawn and recorded, as a clinician records it. The result is a case table in the
+format of :mod:`fasciculation_dx.analysis.cases`.
 
 :func:`perturb_priors` makes a deliberately wrong copy of the priors, for checking that
 calibration recovers the truth.
@@ -16,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,15 +37,134 @@ from tqdm.auto import tqdm
 from ..errors import ArgumentError
 from ..inference.compiled import CompiledEngine
 from ..inference.evidence import observable_states
-from ..network.priors import DEFAULT_SETTING, ETIOLOGY, Priors
+from ..network.priors import DEFAULT_SETTING, ETIOLOGY, TIERS, Priors
 from ..network.tables import cpt_array, cpt_columns
 from .cases import blank_undescribed
 
-__all__ = ["MAX_PATIENTS", "simulate", "perturb_priors"]
+__all__ = [
+    "MAX_PATIENTS",
+    "MISSINGNESS",
+    "RECORDING_PROBABILITIES",
+    "ALWAYS_RECORDED",
+    "recording_probabilities",
+    "simulate",
+    "perturb_priors",
+]
 
 MAX_PATIENTS = 10_000_000
 """The largest cohort drawn in one call (about 8 GB of working memory); larger ones are refused
 before anything is allocated."""
+
+
+MISSINGNESS = ("tiers", "uniform")
+"""How :func:`simulate` leaves cells unrecorded: by the finding's tier and the care setting, or uniformly."""
+
+# Assumptions of the simulator, not clinical parameters of the network: the probability that a
+# finding of each tier is recorded in a patient's notes, by care setting. They are rough
+# judgements made to give simulated cohorts a realistic shape (history and examination usually
+# recorded, gene tests rarely, EMG mostly after referral), not figures from a study of case
+# records, and no query, calibration or report uses them. Pass your own table as
+# ``simulate(..., missingness={tier: probability})``.
+RECORDING_PROBABILITIES: dict[str, dict[str, float]] = {
+    "primary_care": {
+        "history": 0.90,
+        "bedside_examination": 0.70,
+        "blood_test": 0.40,
+        "electrodiagnosis": 0.05,
+        "antibody": 0.01,
+        "imaging": 0.03,
+        "genetic": 0.005,
+    },
+    "neuromuscular_clinic": {
+        "history": 0.95,
+        "bedside_examination": 0.90,
+        "blood_test": 0.70,
+        "electrodiagnosis": 0.85,
+        "antibody": 0.30,
+        "imaging": 0.30,
+        "genetic": 0.10,
+    },
+}
+"""Setting -> tier -> probability that a finding of that tier is recorded (``missingness="tiers"``).
+
+An assumption of the simulator (a labelled estimate, not sourced): see the comment above it."""
+
+ALWAYS_RECORDED = ("age_group", "sex")
+"""Nodes recorded for every simulated patient with ``missingness="tiers"`` (demographics are in every record)."""
+
+
+def recording_probabilities(
+    priors: Priors,
+    setting: str = DEFAULT_SETTING,
+    missingness: str | Mapping[str, float] = "tiers",
+    missing: float = 0.0,
+) -> dict[str, float]:
+    """Return the probability that each evidence node is recorded in a simulated patient.
+
+    Parameters
+    ----------
+    priors
+        The priors (their ``tests.csv`` gives each node's tier).
+    setting
+        The care setting (chooses the row of :data:`RECORDING_PROBABILITIES`).
+    missingness
+        ``"tiers"``: by the node's tier and the setting; ``"uniform"``: ``1 - missing`` for every
+        node; or a mapping ``{tier: probability recorded}`` covering every tier in use.
+    missing
+        The share of cells left empty with ``missingness="uniform"``; must be 0 otherwise.
+
+    Returns
+    -------
+    dict
+        ``{node: probability}`` for every observable node.
+
+    Raises
+    ------
+    ArgumentError
+        For an unknown mode or setting, a table that misses a tier or holds a value outside
+        ``[0, 1]``, or ``missing`` given with a mode other than ``"uniform"``.
+    """
+    observable = observable_states(priors)
+    if isinstance(missingness, str):
+        if missingness not in MISSINGNESS:
+            raise ArgumentError(
+                f"unknown missingness {missingness!r}. Valid: {', '.join(MISSINGNESS)}, or a mapping tier -> "
+                "probability"
+            )
+        if missingness == "uniform":
+            if not 0.0 <= missing <= 1.0:
+                raise ArgumentError(f"missing must be a fraction in [0, 1]. Got {missing} instead")
+            return {node: 1.0 - missing for node in observable}
+        if setting not in RECORDING_PROBABILITIES:
+            raise ArgumentError(
+                f"no recording probabilities for setting '{setting}' (known: {', '.join(RECORDING_PROBABILITIES)}); "
+                "use missingness='uniform' or pass a mapping tier -> probability"
+            )
+        table: Mapping[str, float] = RECORDING_PROBABILITIES[setting]
+    else:
+        table = missingness
+        unknown = sorted(set(table) - set(TIERS))
+        if unknown:
+            raise ArgumentError(f"unknown tier(s) {', '.join(map(repr, unknown))}. Valid tiers: {', '.join(TIERS)}")
+        bad = {tier: p for tier, p in table.items() if not 0.0 <= p <= 1.0}
+        if bad:
+            raise ArgumentError(f"recording probabilities must be in [0, 1]. Got {bad} instead")
+    if missing != 0.0:
+        raise ArgumentError(
+            f"missing={missing} applies only to missingness='uniform'; the tiers decide what is recorded otherwise"
+        )
+    recorded = {}
+    for node in observable:
+        tier = priors.tests[node].tier if node in priors.tests else ""
+        if node in ALWAYS_RECORDED:
+            recorded[node] = 1.0
+        elif tier in table:
+            recorded[node] = float(table[tier])
+        else:
+            raise ArgumentError(
+                f"no recording probability for node '{node}' of tier {tier!r}. Tiers in the table: {', '.join(table)}"
+            )
+    return recorded
 
 
 def _draw(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -52,6 +183,7 @@ def simulate(
     seed: int | np.random.Generator | None = None,
     etiology: bool = True,
     progress: bool = False,
+    missingness: str | Mapping[str, float] = "uniform",
 ) -> pd.DataFrame:
     """Forward-sample ``n`` patients from the model.
 
@@ -64,13 +196,20 @@ def simulate(
     setting
         The care setting whose base rates apply; written in the ``setting`` column.
     missing
-        Probability that each evidence cell is blanked (not recorded), independently.
+        With ``missingness="uniform"``: probability that each evidence cell is blanked (not
+        recorded), independently. Must be 0 with another ``missingness``.
     seed
         A seed or a :class:`numpy.random.Generator`; the same seed gives the same cohort.
     etiology
         Include the ``etiology`` column (the true cause).
     progress
         Show a progress bar on stderr, one step per column drawn.
+    missingness
+        ``"uniform"`` (default here, for reproducibility of earlier cohorts; the ``simulate``
+        command defaults to ``"tiers"``): every cell blanked with probability ``missing``.
+        ``"tiers"``: each cell recorded with the probability of its tier in the setting,
+        :data:`RECORDING_PROBABILITIES`. A mapping ``{tier: probability recorded}``: the same with
+        your own table. See :func:`recording_probabilities`.
 
     Returns
     -------
@@ -81,7 +220,8 @@ def simulate(
     Raises
     ------
     ValueError
-        If ``n`` is negative or above :data:`MAX_PATIENTS`, or ``missing`` is not in ``[0, 1]``.
+        If ``n`` is negative or above :data:`MAX_PATIENTS`, ``missing`` is not in ``[0, 1]``, or
+        ``missingness`` is invalid (see :func:`recording_probabilities`).
 
     Examples
     --------
@@ -90,6 +230,7 @@ def simulate(
     >>> cohort = simulate(priors, 5, missing=0.3, seed=1)
     >>> cohort.shape[0], cohort["etiology"].isin(priors.etiology_states).all()
     (5, np.True_)
+    >>> realistic = simulate(priors, 5, missingness="tiers", seed=1)  # gene tests rarely recorded
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_PATIENTS:
         raise ArgumentError(
@@ -98,6 +239,10 @@ def simulate(
         )
     if not 0.0 <= missing <= 1.0:
         raise ArgumentError(f"missing must be a fraction in [0, 1]. Got {missing} instead")
+    recorded = recording_probabilities(priors, setting, missingness, missing)
+    uniform = isinstance(missingness, str) and missingness == "uniform"
+    # the uniform share itself, not 1 - (1 - missing): the same seed gives the same cohort as before tiers existed
+    blank_share = {node: missing if uniform else 1.0 - p for node, p in recorded.items()}
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     engine = CompiledEngine(priors, setting)
     nodes = priors.nodes
@@ -137,7 +282,7 @@ def simulate(
     }
     for name, states in observable.items():
         values = np.asarray(states, dtype=object)[codes[name]] if n else np.array([], dtype=object)
-        blank = rng.random(n) < missing
+        blank = rng.random(n) < blank_share[name]
         columns[name] = np.where(blank, "", values).astype(object)
         bar.update()
     bar.close()

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import functools
 from pathlib import Path
 
 from ..network.priors import DEFAULT_SETTING, Priors
+from ..reporting.report_text import SETTING_CHOICE
 
 __all__ = [
     "add_priors_option",
     "add_setting_option",
+    "setting_help",
+    "shipped_settings",
     "load_priors_option",
     "whole_number",
     "fraction",
@@ -24,12 +29,41 @@ def add_priors_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_setting_option(
-    parser: argparse.ArgumentParser,
-    help: str = "care setting: primary_care (default) or neuromuscular_clinic",
-) -> None:
-    """Add ``--setting`` (default ``primary_care``)."""
-    parser.add_argument("--setting", default=DEFAULT_SETTING, help=help)
+def shipped_settings() -> dict[str, str]:
+    """Read the care settings and their descriptions from the shipped ``settings.csv``.
+
+    Only the small CSV file is read (not the whole priors), so ``--help`` stays fast. A missing or
+    unreadable file gives an empty mapping: the help then names the default setting only.
+
+    Returns
+    -------
+    dict
+        ``{setting: description}`` in the file's order.
+    """
+    return dict(_read_shipped_settings())
+
+
+@functools.cache
+def _read_shipped_settings() -> tuple[tuple[str, str], ...]:
+    from ..network.paths import shipped_priors_dir
+
+    try:
+        with open(shipped_priors_dir() / "settings.csv", newline="", encoding="utf-8") as handle:
+            return tuple((row["setting"], row["description"]) for row in csv.DictReader(handle) if row.get("setting"))
+    except (OSError, KeyError, csv.Error, UnicodeDecodeError):
+        return ()
+
+
+def setting_help() -> str:
+    """Return the ``--setting`` help: each shipped setting, what it means, and when to use it."""
+    settings = shipped_settings() or {DEFAULT_SETTING: "the default"}
+    described = "; ".join(f"{name}: {text}" for name, text in settings.items())
+    return f"care setting (default {DEFAULT_SETTING}). {described}. {SETTING_CHOICE}"
+
+
+def add_setting_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """Add ``--setting`` (default ``primary_care``); without ``help``, describe each shipped setting."""
+    parser.add_argument("--setting", default=DEFAULT_SETTING, help=help if help is not None else setting_help())
 
 
 def load_priors_option(directory: Path | None) -> Priors:

@@ -28,6 +28,7 @@ examples:
   fasciculation-dx query weakness=no atrophy=no emg_fasciculation_potentials=present
   fasciculation-dx query --setting neuromuscular_clinic tongue_fasciculations=yes umn_signs=yes
   fasciculation-dx query --json weakness=yes emg_fibrillations=present
+  fasciculation-dx query --cause "Kennedy disease" sex=male gynecomastia=yes tongue_fasciculations=yes
   fasciculation-dx query weakness~yes tongue_fasciculations=yes:0.7,no:0.3
 
 uncertain findings (soft evidence):
@@ -37,6 +38,7 @@ uncertain findings (soft evidence):
   node=yes:0.8,no:0.2      relative weights: how much more likely the observation is under each
                            state (need not sum to 1; a state left out has weight 0)
   fasciculation-dx nodes                 list every finding you can enter, with its states
+  fasciculation-dx causes                list every cause with its group, category and other names
   fasciculation-dx validate priors/      check a priors directory
 
 {DISCLAIMER}
@@ -48,7 +50,7 @@ uncertain findings (soft evidence):
 EXTENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tools", ("serve", "export")),
     ("score", ("score",)),
-    ("research", ("simulate", "calibrate", "evaluate")),
+    ("research", ("simulate", "calibrate", "evaluate", "diff")),
     ("report", ("report",)),
 )
 
@@ -125,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(TIERS),
     )
     q.add_argument(
+        "--cause",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also show the rank and probability of this cause, by its name or another name "
+        "(e.g. MND, 'Kennedy disease', neuromyotonia; see 'fasciculation-dx causes'); repeatable",
+    )
+    q.add_argument(
         "evidence",
         nargs="*",
         metavar="node=state",
@@ -141,8 +151,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="the directory to check (default: the shipped priors)",
     )
 
-    n = sub.add_parser("nodes", help="list the findings that can be entered, with their states")
+    n = sub.add_parser(
+        "nodes",
+        help="list the findings that can be entered, with their states, grouped by panel",
+        description="List every node that can be entered as evidence (context, triggers and findings), "
+        "grouped by panel (history, examination, labs, ...), with its states and what it means.",
+    )
     add_priors_option(n)
+    n.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    c = sub.add_parser(
+        "causes",
+        help="list the causes the model ranks, with their group, category and other names",
+        description="List the causes of fasciculations the model ranks: each with its group, its category "
+        "(benign or pathological), a one-line description and the other names it goes by (MND, Kennedy "
+        "disease, neuromyotonia). With TERM, only the causes that name, abbreviation or part of a name "
+        "denotes.",
+    )
+    add_priors_option(c)
+    c.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    c.add_argument("term", nargs="?", default=None, metavar="TERM", help="a cause's name or another name")
 
     d = sub.add_parser("demo", help="rank the causes for a few example patients")
     common(d)
@@ -156,9 +184,19 @@ def _model(args) -> Model:
     return Model(load_priors_option(args.priors), args.setting, engine=args.engine)
 
 
+def _causes_asked(terms: Sequence[str], priors) -> list[str]:
+    from ..reporting.cause_names import lookup_cause
+
+    asked: list[str] = []
+    for term in terms:
+        asked += lookup_cause(term, priors.etiologies)
+    return list(dict.fromkeys(asked))
+
+
 def _query(args) -> int:
     evidence = parse_assignments(args.evidence)
     model = _model(args)
+    causes = _causes_asked(args.cause, model.priors)
     result = query_result(
         model,
         evidence,
@@ -168,6 +206,7 @@ def _query(args) -> int:
         seed=args.seed,
         order=args.order,
         max_tier=args.max_tier,
+        causes=causes,
     )
     if args.json:
         print(json.dumps(json_safe(result), indent=2, allow_nan=False))
@@ -189,10 +228,20 @@ def _validate(args) -> int:
 
 
 def _nodes(args) -> int:
+    from ..reporting.listings import format_nodes, node_records
+
+    records = node_records(load_priors_option(args.priors))
+    print(json.dumps(records, indent=2) if args.json else format_nodes(records))
+    return 0
+
+
+def _causes(args) -> int:
+    from ..reporting.listings import cause_records, format_causes
+
     priors = load_priors_option(args.priors)
-    for name, node in priors.nodes.items():
-        if node.layer in ("context", "trigger", "finding"):
-            print(f"{name:34} {'|'.join(node.states):32} {node.description}")
+    names = _causes_asked([args.term], priors) if args.term is not None else None
+    records = cause_records(priors, names)
+    print(json.dumps(records, indent=2) if args.json else format_causes(records))
     return 0
 
 
@@ -211,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"query": _query, "validate": _validate, "nodes": _nodes, "demo": _demo}
+    handlers = {"query": _query, "validate": _validate, "nodes": _nodes, "causes": _causes, "demo": _demo}
     for module, commands in EXTENSIONS:
         for command in commands:
             handlers[command] = getattr(import_module(f".{module}", __package__), f"run_{command}")

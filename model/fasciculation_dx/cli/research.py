@@ -1,4 +1,4 @@
-"""The research commands of ``fasciculation-dx``: ``calibrate``, ``simulate`` and ``evaluate``.
+"""The research commands of ``fasciculation-dx``: ``calibrate``, ``simulate``, ``evaluate`` and ``diff``.
 
 Each command is a pair ``add_<cmd>_parser(subparsers)`` / ``run_<cmd>(args) -> int`` so that the
 main command line can register it; :func:`main` runs them on their own
@@ -8,12 +8,14 @@ main command line can register it; :func:`main` runs them on their own
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
+import textwrap
 from pathlib import Path
 
-from ..errors import FasciculationDxError
+from ..errors import FasciculationDxError, PriorsError
 from ..network.loader import load_priors
 from .args import add_priors_option, add_setting_option, fraction, load_priors_option, positive_number, whole_number
 
@@ -24,10 +26,30 @@ __all__ = [
     "run_simulate",
     "add_evaluate_parser",
     "run_evaluate",
+    "add_diff_parser",
+    "run_diff",
 ]
 
 
 _priors = load_priors_option
+
+GLOSSARY = """\
+metrics (better: which direction is better):
+  top1, top3          share of cases whose confirmed cause is ranked first / in the first three (higher)
+  log_loss            mean -ln P(confirmed cause); 34.5 for a case deemed impossible (lower)
+  brier               multi-class Brier score, 0 perfect to 2 worst (lower)
+  brier_pathological  Brier score of P(pathological) (lower)
+  auc_pathological    area under the ROC curve of P(pathological), 0.5 is chance (higher)
+  citl_pathological   mean P(pathological) minus the share of pathological cases; positive
+                      over-calls disease (closer to 0)
+with --compare: difference = second minus first, its paired bootstrap 95% interval (ci_low,
+ci_high) and which priors the interval favours ('neither' when it includes 0; for
+citl_pathological, the one whose |citl| is smaller)."""
+"""The metrics of ``evaluate`` in words and which direction is better (its ``--help`` epilog)."""
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=100)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -122,15 +144,30 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 # -- simulate -----------------------------------------------------------------------------------
 def add_simulate_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``simulate -n N [--missing F] [--seed S] -o CASES``."""
+    """Register ``simulate -n N [--missingness tiers|uniform] [--missing F] [--seed S] -o CASES``."""
     p = subparsers.add_parser(
         "simulate",
         help="forward-sample a synthetic cohort from the model",
-        description="Forward-sample patients from the model (seeded) and write a case file.",
+        description="Forward-sample patients from the model (seeded) and write a case file. By default a "
+        "finding is recorded with a probability that depends on its tier and the care setting (history and "
+        "examination usually, gene tests rarely, EMG mostly in the neuromuscular clinic; assumptions of the "
+        "simulator, fasciculation_dx.analysis.simulate.RECORDING_PROBABILITIES). --missing F instead leaves "
+        "each cell empty with probability F.",
     )
     p.add_argument("-n", type=whole_number(0, "-n"), required=True, help="number of patients (at most 10,000,000)")
     p.add_argument(
-        "--missing", type=fraction, default=0.0, help="share of evidence cells left empty, 0 to 1 (default 0)"
+        "--missingness",
+        choices=("tiers", "uniform"),
+        default=None,
+        help="tiers: what is recorded follows each finding's tier and the setting (the default); uniform: every "
+        "cell left empty with probability --missing (the default when --missing is given)",
+    )
+    p.add_argument(
+        "--missing",
+        type=fraction,
+        default=None,
+        help="share of evidence cells left empty uniformly at random, 0 to 1 (implies --missingness uniform; "
+        "0 with --missingness uniform alone)",
     )
     p.add_argument("--seed", type=whole_number(0, "--seed"), default=None, help="random seed (same seed, same cohort)")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="CASES", help="output .csv or .parquet")
@@ -154,6 +191,13 @@ def run_simulate(args: argparse.Namespace) -> int:
             f"-n must be a number of patients from 0 to {MAX_PATIENTS:,}. Got {args.n:,} instead; "
             "simulate a larger cohort as several files with different seeds"
         )
+    missingness = args.missingness or ("tiers" if args.missing is None else "uniform")
+    if missingness == "tiers" and args.missing is not None:
+        raise FasciculationDxError(
+            "--missing sets a uniform share of empty cells and cannot be combined with --missingness tiers. "
+            "Use --missingness uniform --missing F, or leave --missing out"
+        )
+    missing = args.missing or 0.0
     check_file_target(args.out, overwrite=args.overwrite)
     priors = _priors(args.priors)
     if args.setting not in priors.settings:
@@ -162,7 +206,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         priors,
         args.n,
         setting=args.setting,
-        missing=args.missing,
+        missing=missing,
+        missingness=missingness,
         seed=args.seed,
         etiology=not args.no_etiology,
         progress=not args.quiet,
@@ -175,7 +220,8 @@ def run_simulate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
         checkpoint("simulate:written")
-    print(f"wrote {len(cohort)} simulated patients ({args.setting}, missing={args.missing:g}) to {args.out}")
+    recorded = "recorded by test tier" if missingness == "tiers" else f"missing={missing:g} uniformly"
+    print(f"wrote {len(cohort)} simulated patients ({args.setting}, {recorded}) to {args.out}")
     return 0
 
 
@@ -185,17 +231,43 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate",
         help="score the model on cases with confirmed diagnoses",
-        description="Top-1/top-3 accuracy, log loss, Brier score, AUC benign vs pathological, "
-        "calibration-in-the-large and a per-etiology table; --compare scores a second priors "
-        "directory on the same cases. --decision-curve adds a decision curve (Vickers & Elkin 2006): the net "
-        "benefit of referring for EMG when P(pathological) >= t, that is true positives per patient minus false "
-        "positives per patient weighted by t/(1-t), the harm of an unneeded referral the threshold t implies, "
-        "compared with referring every case or none. It summarises how useful the model would have been on these "
-        "cases; it supports, and does not replace, clinical judgement about an individual patient.",
+        description=_wrap(
+            "Top-1/top-3 accuracy, log loss, Brier score, AUC benign vs pathological, "
+            "calibration-in-the-large and a per-etiology table; --compare scores a second priors "
+            "directory on the same cases. --decision-curve adds a decision curve (Vickers & Elkin 2006): the net "
+            "benefit of referring for EMG when P(pathological) >= t, that is true positives per patient minus false "
+            "positives per patient weighted by t/(1-t), the harm of an unneeded referral the threshold t implies, "
+            "compared with referring every case or none. It summarises how useful the model would have been on these "
+            "cases; it supports, and does not replace, clinical judgement about an individual patient. "
+            "Scores on the cases a priors directory was calibrated on are optimistic: evaluate on other cases "
+            "(e.g. calibrate on 'simulate --seed 1' and evaluate on 'simulate --seed 2')."
+        ),
+        epilog=GLOSSARY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("cases", type=Path, help="the case file (.csv or .parquet) with an 'etiology' column")
     _common(p)
-    p.add_argument("--compare", type=Path, default=None, metavar="DIR", help="a second priors directory")
+    p.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a second priors directory, scored on the same cases; each difference (DIR minus the first) gets a "
+        "paired bootstrap 95%% interval and the priors it favours",
+    )
+    p.add_argument(
+        "--resamples",
+        type=whole_number(2, "--resamples"),
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of the cases for --compare's intervals (default 1000)",
+    )
+    p.add_argument(
+        "--seed",
+        type=whole_number(0, "--seed"),
+        default=0,
+        help="seed of the bootstrap resampling (default 0; the same seed gives the same intervals)",
+    )
     p.add_argument(
         "--reliability",
         type=Path,
@@ -227,6 +299,9 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+_COMPARISON = ("difference", "ci_low", "ci_high", "favours", "better")
+
+
 def _finite(x):
     return x if isinstance(x, float) and math.isfinite(x) else (None if isinstance(x, float) else x)
 
@@ -252,7 +327,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.compare is not None:
         name = str(args.compare)
         named[name if name != base_name else f"{name} (compare)"] = load_priors(args.compare)
-    table, evaluations = compare(args.cases, named, setting=args.setting)
+    table, evaluations = compare(args.cases, named, setting=args.setting, resamples=args.resamples, seed=args.seed)
     if args.reliability is not None:
         plot_reliability(
             evaluations, args.reliability, title=f"Reliability on {args.cases.name}", overwrite=args.overwrite
@@ -269,12 +344,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 n: json.loads(ev.per_etiology.reset_index().to_json(orient="records")) for n, ev in evaluations.items()
             },
         }
+        if "difference" in table:
+            out["comparison"] = {
+                "first": list(evaluations)[0],
+                "last": list(evaluations)[1],
+                "resamples": args.resamples,
+                "seed": args.seed,
+                "level": 0.95,
+                "metrics": {
+                    m: {k: _finite(v) for k, v in row.items() if k in _COMPARISON}
+                    for m, row in table.drop(index="n").to_dict(orient="index").items()
+                },
+            }
         if curve is not None:
             out["decision_curve"] = json.loads(curve.to_json(orient="records"))
         print(json.dumps(out, indent=2))
     else:
         print(f"scored {int(next(iter(evaluations.values())).metrics['n'])} cases of {args.cases}")
         print(format_metrics(table))
+        if "ci_low" in table:
+            print(
+                f"difference: {list(evaluations)[1]} minus {list(evaluations)[0]}, with its paired bootstrap 95% "
+                f"interval over {args.resamples} resamples of the cases (seed {args.seed}); favours: the priors the "
+                "interval supports, 'neither' when it includes 0. These cases stand in for the population only as "
+                "far as they resemble it; see 'evaluate --help' for each metric."
+            )
         if args.per_etiology:
             for name, ev in evaluations.items():
                 print(f"\nper etiology ({name}):")
@@ -312,3 +406,104 @@ def _write_decision_curve(curve, csv: Path, png: Path, cases_name: str, *, overw
 
 
 # -- standalone ---------------------------------------------------------------------------------
+
+
+# -- diff ---------------------------------------------------------------------------------------
+def add_diff_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``diff PRIORS_A PRIORS_B [--top N] [--json] [--setting S]``."""
+    p = subparsers.add_parser(
+        "diff",
+        help="list the parameters that differ between two priors directories, largest effect first",
+        description=_wrap(
+            "Compare two priors directories row by row (matched by file and key, not by line). Each row whose value "
+            "differs is printed in words (node=state | parent=state, ...; base rate; relative risk) with A's and "
+            "B's value and its effect: the largest change of any cause's posterior over the named scenarios "
+            "(worried_young_adult, subtle_weakness, tongue_fasciculations_at_60) in each care setting when only that "
+            "row takes B's value (the other states of its column rescaled proportionally). Rows are ranked by that "
+            "effect; an effect of 0 means no named scenario enters that finding, not that the change is harmless. "
+            "Rows that differ only in their note are counted and ignored; rows that differ only in range or source "
+            "are counted."
+        ),
+    )
+    p.add_argument("priors_a", type=Path, metavar="PRIORS_A", help="the first priors directory (the reference)")
+    p.add_argument("priors_b", type=Path, metavar="PRIORS_B", help="the second priors directory")
+    p.add_argument(
+        "--top",
+        type=whole_number(0, "--top"),
+        default=20,
+        metavar="N",
+        help="changed parameters to print (default 20; 0: all)",
+    )
+    p.add_argument(
+        "--setting",
+        default=None,
+        help="measure effects in this care setting only (default: every setting of both directories)",
+    )
+    p.add_argument("--json", action="store_true", help="print every difference as JSON")
+    return p
+
+
+def _load_for_diff(directory: Path, label: str):
+    if not directory.exists():
+        raise FasciculationDxError(f"{label} {directory} does not exist; give a priors directory (e.g. priors/)")
+    if not directory.is_dir():
+        raise FasciculationDxError(f"{label} {directory} is not a directory; give a priors directory (e.g. priors/)")
+    try:
+        return load_priors(directory)
+    except PriorsError as err:
+        first = err.problems[0] if err.problems else "no details"
+        raise FasciculationDxError(
+            f"{label} {directory} is not a valid priors directory ({len(err.problems)} "
+            f"problem{'s' if len(err.problems) != 1 else ''}, first: {first}); "
+            f"'fasciculation-dx validate {directory}' lists them all"
+        ) from None
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    """Run ``diff``; returns the exit status."""
+    from ..analysis.priors_diff import diff_priors
+    from ..reporting.scenarios import SCENARIOS
+
+    a = _load_for_diff(args.priors_a, "PRIORS_A")
+    b = _load_for_diff(args.priors_b, "PRIORS_B")
+    scenarios = {s.name: dict(s.evidence) for s in SCENARIOS}
+    settings = None if args.setting is None else [args.setting]
+    result = diff_priors(a, b, scenarios, settings=settings)
+    result = dataclasses.replace(result, a=str(args.priors_a), b=str(args.priors_b))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        return 0
+    counts = result.to_dict()["counts"]
+    print(
+        f"{args.priors_a} -> {args.priors_b}: {counts['changed']} parameter value"
+        f"{'s' if counts['changed'] != 1 else ''} changed, {counts['range_or_source_only']} range or source only, "
+        f"{counts['added']} added, {counts['removed']} removed; {counts['notes_only_ignored']} notes-only "
+        "changes ignored"
+    )
+    if result.overall:
+        o = result.overall
+        print(
+            f"all changes together move a posterior by at most {o['effect']:.4f} "
+            f"({o['etiology'] or '-'}, {o['scenario'] or '-'}, {o['setting'] or '-'})"
+        )
+    if not result.changed:
+        return 0
+    shown = result.changed if args.top == 0 else result.changed[: args.top]
+    print(
+        f"\n{'largest' if len(shown) < len(result.changed) else 'all'} {len(shown)} of {len(result.changed)} "
+        "by effect (largest change of any posterior when only that row changes; scenario, setting, cause):"
+    )
+    for c in shown:
+        effect = "n/a" if not math.isfinite(c.effect) else f"{c.effect:.4f}"
+        where = f"  ({c.etiology}, {c.scenario}, {c.setting})" if c.etiology else ""
+        print(f"  {effect:>7}  {c.parameter}: {c.a:.4g} -> {c.b:.4g}  [{c.file}:{c.line_a}]{where}")
+    for label, rows in (
+        ("range or source only", result.metadata_only),
+        ("added", result.added),
+        ("removed", result.removed),
+    ):
+        if rows:
+            print(f"\n{label} ({len(rows)}):")
+            for c in rows[: args.top or None]:
+                print(f"  {c.parameter}  [{c.file}:{c.line_b or c.line_a}]")
+    return 0

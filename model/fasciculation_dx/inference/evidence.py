@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import EvidenceError, ImpossibleEvidenceError
 from ..network.priors import CONDITIONAL_FINDINGS, ETIOLOGY, OBSERVABLE_LAYERS, RENAMED_NODES, Priors
+from .measurements import Binned, MeasurementTable, parse_quantity
 from .soft import PROBABLY_PREFIX, Likelihood, likelihood, parse_value
 
 __all__ = [
@@ -28,9 +29,32 @@ def observable_states(priors: Priors) -> dict[str, tuple[str, ...]]:
     return {n: node.states for n, node in priors.nodes.items() if node.layer in OBSERVABLE_LAYERS}
 
 
+CLOSEST_NODES = 5
+"""How many close names an unknown node's error lists (the full list is ``fasciculation-dx nodes``)."""
+
+
 def _closest(word: str, choices) -> str:
     close = get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _unique_casefold(word: str, choices) -> str | None:
+    """Return the one choice equal to ``word`` regardless of case, or None (none, or several)."""
+    folded = word.casefold()
+    found = [c for c in choices if c.casefold() == folded]
+    return found[0] if len(found) == 1 else None
+
+
+def _unknown_node(node: str, valid, aliases) -> str:
+    """Say that ``node`` is unknown, naming the few closest names and where the full list is."""
+    names = [*valid, *(a for a in aliases if a not in valid)]
+    close = get_close_matches(node.casefold(), names, n=CLOSEST_NODES, cutoff=0.6)
+    first = f" Did you mean '{close[0]}'?" if close else ""
+    others = f" Other close names: {', '.join(close[1:])}." if len(close) > 1 else ""
+    return (
+        f"unknown node '{node}'.{first}{others} `fasciculation-dx nodes` lists all {len(valid)} nodes that can be "
+        "entered, with their states"
+    )
 
 
 def _short(value: object) -> str:
@@ -53,6 +77,8 @@ class EvidenceChecker:
     def __init__(self, priors: Priors):
         self.priors = priors
         self.valid = observable_states(priors)
+        self.measurements = MeasurementTable(priors)
+        self._known = {*priors.nodes, *RENAMED_NODES, *self.measurements.nodes}
         self._conditional = [
             (node, finding, wanted)
             for node, (finding, wanted) in CONDITIONAL_FINDINGS.items()
@@ -61,35 +87,78 @@ class EvidenceChecker:
 
     def __call__(self, evidence: Mapping[str, object]) -> dict[str, str | Likelihood]:
         """Check ``evidence`` (see :func:`check_evidence`)."""
+        return self._check(evidence, None)
+
+    def check_binned(self, evidence: Mapping[str, object]) -> tuple[dict[str, str | Likelihood], dict[str, Binned]]:
+        """Check ``evidence`` and say how each numeric value was binned.
+
+        Returns
+        -------
+        tuple
+            The checked evidence (as :func:`check_evidence` returns it) and ``{node: Binned}`` for
+            every value entered as a number (``calcium=1.9mmol/L``, ``age=58``), in the order entered;
+            :meth:`~fasciculation_dx.inference.measurements.Binned.describe` gives the line to show.
+        """
+        binned: dict[str, Binned] = {}
+        return self._check(evidence, binned), binned
+
+    def _check(self, evidence: Mapping[str, object], binned: dict[str, Binned] | None) -> dict[str, str | Likelihood]:
         if not isinstance(evidence, Mapping):
             raise EvidenceError(f"evidence must be a mapping of node to state. Got {type(evidence).__name__} instead")
         valid = self.valid
         out: dict[str, str | Likelihood] = {}
-        for node, state in evidence.items():
-            states = valid.get(node)
+        given: dict[str, object] = {}
+        for key, state in evidence.items():
+            states = valid.get(key)
             if states is not None and type(state) is str and state in states:  # the common case
-                out[node] = state
-                continue
-            if type(state) is Likelihood and state.states == states:  # already checked
-                out[node] = state
-                continue
-            node, value = self._slow(node, state, evidence)
+                node, value = key, state
+            elif states is not None and type(state) is Likelihood and state.states == states:  # already checked
+                node, value = key, state
+            else:
+                node, value = self._slow(key, state, evidence, binned)
+            if node in out:
+                raise EvidenceError(
+                    f"'{node}' is given twice (as {given[node]!r} and {key!r}); give it once. "
+                    f"Got {out[node]} and {value} instead"
+                )
             out[node] = value
+            given[node] = key
         for node, finding, wanted in self._conditional:
             if node in out and out.get(finding) != wanted:
-                given = out.get(finding)
-                got = f"{finding}={given}" if given is not None else f"{finding} not entered"
+                given_state = out.get(finding)
+                got = f"{finding}={given_state}" if given_state is not None else f"{finding} not entered"
                 raise EvidenceError(
                     f"'{node}' describes {finding} = {wanted}; enter {finding}={wanted} with it, as a certain finding "
                     f"(or leave {node} out). Got {got}"
                 )
         return out
 
-    def _slow(self, node: object, state: object, evidence: Mapping) -> tuple[str, str | Likelihood]:
+    def _node_name(self, node: str) -> str:
+        """Return ``node`` without surrounding spaces, in the case of the one known name it matches."""
+        name = node.strip()
+        if name in self._known:
+            return name
+        return _unique_casefold(name, self._known) or name
+
+    def _state_name(self, text: str, states: tuple[str, ...]) -> str:
+        """Return ``text`` without surrounding spaces, in the case of the one state it matches."""
+        text = text.strip()
+        if text in states:
+            return text
+        return _unique_casefold(text, states) or text
+
+    def _weights(self, weights: Mapping, states: tuple[str, ...]) -> dict:
+        """Return soft-evidence weights with state names matched regardless of case and spaces."""
+        return {self._state_name(k, states) if isinstance(k, str) else k: w for k, w in weights.items()}
+
+    def _slow(
+        self, node: object, state: object, evidence: Mapping, binned: dict[str, Binned] | None
+    ) -> tuple[str, str | Likelihood]:
         """Check one entry that is not a known node at one of its states, with a message that helps."""
         priors, valid = self.priors, self.valid
         if not isinstance(node, str):
             raise EvidenceError(f"evidence must name each node as a string. Got {type(node).__name__} {node!r} instead")
+        node = self._node_name(node)
         if node in RENAMED_NODES and node not in priors.nodes and RENAMED_NODES[node] in valid:
             current = RENAMED_NODES[node]
             if current in evidence:
@@ -106,28 +175,44 @@ class EvidenceChecker:
                 f"'{node}' is a latent mechanism and cannot be observed directly; "
                 f"enter its findings instead: {', '.join(children)}"
             )
+        if node in self.measurements:
+            target = self.measurements.nodes[node]
+            target_states = valid.get(target, ())
+            is_state = isinstance(state, str) and self._state_name(state, target_states) in target_states
+            if not is_state and parse_quantity(state) is not None:
+                found = self.measurements.bin(node, state)
+                if binned is not None:
+                    binned[found.node] = found
+                return found.node, found.state
+            node = target  # an alias (age) takes its node's states
         if node not in valid:
-            raise EvidenceError(f"unknown node '{node}'.{_closest(str(node), valid)} Valid nodes: {', '.join(valid)}")
+            raise EvidenceError(_unknown_node(node, valid, self.measurements.nodes))
         states = valid[node]
         if isinstance(state, str):
-            text = state.strip()
+            text = self._state_name(state, states)
             if text in states:
                 return node, text
             if text.startswith(PROBABLY_PREFIX):
-                return node, likelihood(node, states, text)
+                return node, likelihood(node, states, PROBABLY_PREFIX + self._state_name(text[1:], states))
             if ":" in text:
                 try:
                     weights = parse_value(text)
                 except EvidenceError as err:
                     raise EvidenceError(f"invalid soft evidence for '{node}': {err}") from None
-                return node, likelihood(node, states, weights)
+                return node, likelihood(node, states, self._weights(weights, states))
+            numbers = ""
+            if parse_quantity(text) is not None:
+                names = ", ".join(self.measurements.nodes)
+                numbers = f" '{node}' takes a state, not a number: measurements.csv gives no cut-offs for it" + (
+                    f" (numbers are read for {names})." if names else "."
+                )
             raise EvidenceError(
-                f"unknown state '{state}' for '{node}'.{_closest(text, states)} "
+                f"unknown state '{state}' for '{node}'.{_closest(text, states)}{numbers} "
                 f"Valid states: {', '.join(states)}; or ~state (probably that state), "
                 "or weights such as yes:0.8,no:0.2"
             )
         if isinstance(state, Mapping):
-            return node, likelihood(node, states, state)
+            return node, likelihood(node, states, self._weights(state, states))
         raise EvidenceError(
             f"the state of '{node}' must be a string, one of: {', '.join(states)}, or a mapping of state to "
             f"weight for an uncertain finding (e.g. {{'yes': 0.8, 'no': 0.2}}). Got {type(state).__name__} "

@@ -16,6 +16,7 @@ EXPLANATION_COLUMNS = (
     "woe_vs_rest",
     "lr_vs_rest",
     "woe_vs_runner_up",
+    "lr_vs_runner_up",
     "woe_pathological_vs_benign",
     "lr_pathological_vs_benign",
     "leading",
@@ -79,8 +80,9 @@ def explain_posterior(
     list of dict
         One record per observed node, sorted by ``woe_vs_rest`` descending, with the keys of
         :data:`EXPLANATION_COLUMNS`: ``node``, ``state``, ``woe_vs_rest``, ``lr_vs_rest``,
-        ``woe_vs_runner_up``, ``woe_pathological_vs_benign`` (natural logs),
-        ``lr_pathological_vs_benign`` and ``leading`` / ``runner_up`` naming the two etiologies.
+        ``woe_vs_runner_up``, ``lr_vs_runner_up``, ``woe_pathological_vs_benign`` (natural logs, and
+        each ``lr_*`` its likelihood ratio, the exponential), ``lr_pathological_vs_benign`` and
+        ``leading`` / ``runner_up`` naming the two etiologies.
         A finding that makes a cause (or a category) certain has an infinite weight.
     """
     mask = np.asarray(pathological, dtype=bool)
@@ -107,6 +109,7 @@ def explain_posterior(
                 "woe_vs_rest": vs_rest,
                 "lr_vs_rest": float(np.exp(vs_rest)),
                 "woe_vs_runner_up": vs_runner,
+                "lr_vs_runner_up": float(np.exp(vs_runner)),
                 "woe_pathological_vs_benign": vs_benign,
                 "lr_pathological_vs_benign": float(np.exp(vs_benign)),
                 "leading": etiologies[lead],

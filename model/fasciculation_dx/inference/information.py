@@ -30,6 +30,12 @@ TEST_COLUMNS = (
     "info_gain_etiology",
     "info_gain_category",
     "most_likely_result",
+    "leading",
+    "p_leading_now",
+    "p_leading_range",
+    "p_pathological_now",
+    "p_pathological_range",
+    "outcomes",
 )
 
 ORDERS = ("tier", "gain", "gain_per_cost")
@@ -126,6 +132,12 @@ def unconfirmed_findings(priors: Priors, evidence: Mapping[str, object]) -> list
     return [n for n, spec in priors.nodes.items() if spec.layer == "finding" and not isinstance(evidence.get(n), str)]
 
 
+def _span(outcomes: Sequence[Mapping], key: str) -> list[float]:
+    """Return ``[lowest, highest]`` of ``key`` over the possible results of a test."""
+    values = [o[key] for o in outcomes]
+    return [min(values), max(values)] if values else [float("nan"), float("nan")]
+
+
 def rank_tests(
     engine,
     priors: Priors,
@@ -175,7 +187,12 @@ def rank_tests(
     list of dict
         One record per finding kept, with the keys of :data:`TEST_COLUMNS`: ``node``, ``panel``,
         ``tier``, ``cost_band``, ``invasiveness``, ``info_gain_etiology``, ``info_gain_category``
-        (bits) and ``most_likely_result``, in the chosen order.
+        (bits) and ``most_likely_result``, and what the result could change, in plain numbers:
+        ``leading`` (the cause that leads now), ``p_leading_now`` and ``p_pathological_now`` (its
+        probability and that of a pathological cause now), ``p_leading_range`` and
+        ``p_pathological_range`` (``[lowest, highest]`` over the finding's possible results) and
+        ``outcomes`` (one record per possible result: ``state``, its predictive ``probability``,
+        and ``p_pathological`` and ``p_leading`` if that result were found), in the chosen order.
 
     Raises
     ------
@@ -190,12 +207,14 @@ def rank_tests(
     h_etiology = entropy_bits(base)
     p_path = float(base[pathological].sum())
     h_category = entropy_bits(np.array([p_path, 1 - p_path]))
+    lead = int(np.argmax(base))
     rows = []
     for node in findings:
         states = priors.nodes[node].states
         predictive = engine.marginal(node, evidence)
         gain_e = h_etiology
         gain_c = h_category
+        outcomes = []
         for state, p_x in zip(states, predictive):
             if p_x <= 0:
                 continue
@@ -203,6 +222,9 @@ def rank_tests(
             q = float(post[pathological].sum())
             gain_e -= p_x * entropy_bits(post)
             gain_c -= p_x * entropy_bits(np.array([q, 1 - q]))
+            outcomes.append(
+                {"state": state, "probability": float(p_x), "p_pathological": q, "p_leading": float(post[lead])}
+            )
         test = priors.tests.get(node)
         rows.append(
             {
@@ -214,6 +236,12 @@ def rank_tests(
                 "info_gain_etiology": max(gain_e, 0.0),
                 "info_gain_category": max(gain_c, 0.0),
                 "most_likely_result": states[int(np.argmax(predictive))],
+                "leading": priors.etiology_states[lead],
+                "p_leading_now": float(base[lead]),
+                "p_leading_range": _span(outcomes, "p_leading"),
+                "p_pathological_now": p_path,
+                "p_pathological_range": _span(outcomes, "p_pathological"),
+                "outcomes": outcomes,
             }
         )
     return order_tests(rows, order, by, min_gain)

@@ -6,11 +6,13 @@ Nothing here imports pandas, so a command-line query starts quickly.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ..errors import EvidenceError
+from ..network.red_flags import red_flags_present
 from .explain import explain_posterior
 from .information import MIN_GAIN, check_test_options, rank_tests, unconfirmed_findings
+from .shared_mechanism import shared_mechanism_notes
 
 __all__ = ["DISCLAIMER", "check_level", "json_safe", "query_result"]
 
@@ -55,6 +57,7 @@ def query_result(
     order: str = "tier",
     max_tier: str | None = None,
     min_gain: float = MIN_GAIN,
+    causes: Sequence[str] = (),
 ) -> dict:
     """Compute everything a differential shows, as plain JSON-ready data.
 
@@ -72,6 +75,9 @@ def query_result(
     order, max_tier, min_gain
         How the next tests are ordered and which tiers are kept; see
         :func:`fasciculation_dx.inference.information.rank_tests`.
+    causes
+        Causes (canonical names) asked about: each gets its rank and probability under ``asked``
+        whether or not it is among the first shown.
 
     Returns
     -------
@@ -80,7 +86,17 @@ def query_result(
         soft evidence), ``posterior`` (etiology -> probability, descending),
         ``category``, ``group``, ``explanation`` (records), ``next_tests`` (records), ``top``,
         ``next_tests_order``, ``max_tier``, ``min_gain``, ``disclaimer`` and, with ``interval``,
-        ``interval``.
+        ``interval``. Also ``setting_description`` (what the setting means, from ``settings.csv``),
+        ``settings`` (every setting of the priors with its description), ``prior_pathological``
+        (``P(pathological)`` in this setting before any finding), ``explanation_notes`` (the findings
+        that add almost nothing because another finding already established their mechanism; see
+        :func:`fasciculation_dx.inference.shared_mechanism.shared_mechanism_notes`), ``red_flags``
+        (the entered findings a guideline lists as red flags, from ``red_flags.csv``; see
+        :func:`fasciculation_dx.network.red_flags.red_flags_present`) and ``asked``
+        (records ``cause``, ``rank``, ``probability``, ``group``, ``category`` for ``causes``), and
+        ``values``: how each value entered as a number was binned (records with ``node``, ``value``,
+        ``unit``, ``state``, ``reference`` and ``text``; see
+        :mod:`fasciculation_dx.inference.measurements`).
 
     Raises
     ------
@@ -92,7 +108,10 @@ def query_result(
     if interval is not None:
         check_level(interval)
     check_test_options(order, max_tier, min_gain)  # before any inference, so a bad option costs nothing
-    evidence = model.check_evidence(evidence)
+    unknown = [c for c in causes if c not in model.priors.etiologies]
+    if unknown:
+        raise EvidenceError(f"unknown cause '{unknown[0]}'. Valid causes: {', '.join(model.priors.etiologies)}")
+    evidence, binned = model.read_evidence(evidence)
     values = model.posterior_vector(evidence)
     ranked = sorted(range(len(values)), key=lambda i: -values[i])
     posterior = {model.etiologies[i]: float(values[i]) for i in ranked}
@@ -104,6 +123,23 @@ def query_result(
     explanation = (
         explain_posterior(model.inference.posterior, model.etiologies, evidence, pathological) if evidence else []
     )
+    notes = (
+        shared_mechanism_notes(model.inference, model.priors, evidence, explanation, pathological)
+        if explanation
+        else []
+    )
+    prior = model.posterior_vector({}) if evidence else values
+    ranks = {name: rank for rank, name in enumerate(posterior, start=1)}
+    asked = [
+        {
+            "cause": c,
+            "rank": ranks[c],
+            "probability": posterior[c],
+            "group": etiologies[c].group,
+            "category": etiologies[c].category,
+        }
+        for c in dict.fromkeys(causes)
+    ]
     findings = unconfirmed_findings(model.priors, evidence)
     tests = rank_tests(
         model.inference,
@@ -115,13 +151,21 @@ def query_result(
         max_tier=max_tier,
         min_gain=min_gain,
     )[:top]
+    entered = {k: v if isinstance(v, str) else v.as_dict() for k, v in evidence.items()}
     result = {
         "setting": model.setting,
-        "evidence": {k: v if isinstance(v, str) else v.as_dict() for k, v in evidence.items()},
+        "setting_description": model.priors.settings[model.setting],
+        "settings": dict(model.priors.settings),
+        "prior_pathological": float(sum(p for p, path in zip(prior, pathological) if path)),
+        "evidence": entered,
+        "values": [b.as_dict() for b in binned.values()],
+        "red_flags": red_flags_present(model.priors, entered),
         "posterior": posterior,
         "category": category,
         "group": group,
         "explanation": explanation,
+        "explanation_notes": notes,
+        "asked": asked,
         "next_tests": tests,
         "next_tests_order": order,
         "max_tier": max_tier,

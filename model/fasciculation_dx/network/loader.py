@@ -24,9 +24,12 @@ from .priors import (
     ETIOLOGY,
     GROUPS,
     HEADERS,
+    INCLUDES,
     INVASIVENESS,
     LAYERS,
+    MEASUREMENT_REFERENCE,
     OBSERVABLE_LAYERS,
+    OPTIONAL_HEADERS,
     PANELS,
     SOURCE_KINDS,
     SUM_TOLERANCE,
@@ -36,9 +39,11 @@ from .priors import (
     WILDCARD,
     Etiology,
     FindingTest,
+    MeasurementInterval,
     Node,
     Parameter,
     Priors,
+    RedFlag,
     Source,
 )
 from .tables import match_columns
@@ -51,6 +56,7 @@ _STATE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _DOI = re.compile(r"^10\.\d+(\.\d+)*/\S+$")
 _PMID = re.compile(r"^[0-9]+$")
+_UNIT = re.compile(r"^[A-Za-z%\u00b5\u03bc][A-Za-z0-9%/.^\u00b5\u03bc]*$")
 _NEEDS_IDENTIFIER = ("primary", "secondary")  # expert estimates and the convention cite no publication
 
 
@@ -305,9 +311,20 @@ class _Loader:
         )
         tests = self.load_tests(tables["tests.csv"], nodes) if tables["tests.csv"] is not None else {}
         cpts = self.load_cpts(nodes)
+        optional = {rel: self.read_optional(rel, header) for rel, header in OPTIONAL_HEADERS.items()}
+        measurements = (
+            self.load_measurements(optional["measurements.csv"], nodes)
+            if optional["measurements.csv"] is not None
+            else None
+        )
+        red_flags = (
+            self.load_red_flags(optional["red_flags.csv"], nodes) if optional["red_flags.csv"] is not None else None
+        )
         if self.problems:
             return None, self.problems
-        priors = Priors(self.dir, nodes, etiologies, settings, self.sources, base, mods, cpts, tests)
+        priors = Priors(
+            self.dir, nodes, etiologies, settings, self.sources, base, mods, cpts, tests, measurements, red_flags
+        )
         self.check_etiology_derivable(priors)
         return (None if self.problems else priors), self.problems
 
@@ -598,6 +615,184 @@ class _Loader:
                 f"cost_band and invasiveness. Missing: {', '.join(missing[:10])}{more}",
             )
         return out
+
+    def read_optional(self, rel: str, header: tuple[str, ...]) -> list[_Row] | None:
+        """Read an optional file: None, without a problem, when it is absent."""
+        path = self.dir / rel
+        if not path.exists() and not path.is_symlink():
+            return None
+        rows = self.read(rel, header)
+        return rows if rows is not None else []
+
+    def bound(self, row: _Row, column: str) -> tuple[bool, float | None]:
+        """Read an optional bound of ``measurements.csv``: (ok, value or None when empty)."""
+        text = row[column]
+        if text == "":
+            return True, None
+        if not _NUMBER.match(text) or not math.isfinite(float(text)):
+            self.at(row, column, f"{column} must be a number or empty (unbounded). Got '{text}' instead")
+            return False, None
+        if format_number(float(text)) != text:
+            self.at(
+                row,
+                column,
+                f"{column} must be written in shortest positional form '{format_number(float(text))}'. "
+                f"Got '{text}' instead",
+            )
+            return False, None
+        return True, float(text)
+
+    def load_measurements(self, rows: list[_Row], nodes: dict[str, Node]) -> tuple[MeasurementInterval, ...]:
+        """Read ``measurements.csv``: for each name and unit, intervals that cover every value once."""
+        observable = [n for n, spec in nodes.items() if spec.layer in OBSERVABLE_LAYERS]
+        out: list[MeasurementInterval] = []
+        name_node: dict[str, tuple[str, int]] = {}
+        units: dict[tuple[str, str], str] = {}  # (name, unit folded) -> unit as first written
+        scales: dict[tuple[str, str], list[tuple[_Row, MeasurementInterval]]] = defaultdict(list)
+        written = Counter(row["name"] for row in rows)
+        for row in rows:
+            ok = self.name(row, "name", "name")
+            node = row["node"]
+            if node not in observable:
+                self.at(row, "node", f"node must be an observable node of nodes.csv. {_got(node, observable)}")
+                continue
+            if ok and row["name"] in nodes and row["name"] != node:
+                self.at(row, "name", f"name '{row['name']}' is a node of its own; a name may stand only for its node")
+                ok = False
+            if ok and row["name"] in name_node and name_node[row["name"]][0] != node:
+                first_node, first_line = name_node[row["name"]]
+                self.at(
+                    row,
+                    "node",
+                    f"name '{row['name']}' stands for '{first_node}' on line {first_line}; a name has one node. "
+                    f"Got '{node}' instead",
+                )
+                ok = False
+            if ok:
+                name_node.setdefault(row["name"], (node, row.line))
+            unit = row["unit"]
+            if not _UNIT.match(unit):
+                self.at(
+                    row,
+                    "unit",
+                    "unit must be a unit symbol starting with a letter, without spaces or commas (e.g. 'mmol/L'). "
+                    f"Got '{unit}' instead",
+                )
+                ok = False
+            elif units.setdefault((row["name"], unit.casefold()), unit) != unit:
+                self.at(
+                    row,
+                    "unit",
+                    f"unit '{unit}' of '{row['name']}' differs from '{units[(row['name'], unit.casefold())]}' only in "
+                    "case; units are matched regardless of case, so write it one way",
+                )
+                ok = False
+            ok &= self.choice(row, "interval", [*nodes[node].states, MEASUREMENT_REFERENCE], f"interval of '{node}'")
+            ok &= self.choice(row, "includes", INCLUDES, "includes")
+            low_ok, lower = self.bound(row, "lower")
+            high_ok, upper = self.bound(row, "upper")
+            ok &= low_ok and high_ok
+            if row["source_id"] not in self.sources:
+                got = "Got an empty cell instead" if not row["source_id"] else _got(row["source_id"], self.sources)
+                self.at(row, "source_id", f"source_id must name a row of sources.csv. {got}")
+                ok = False
+            if not ok:
+                continue
+            if lower is not None and upper is not None and not lower < upper:
+                self.at(row, "upper", f"upper must be greater than lower ({row['lower']}). Got {row['upper']} instead")
+                continue
+            wrong = (lower is None and row["includes"] in ("lower", "both")) or (
+                upper is None and row["includes"] in ("upper", "both")
+            )
+            if wrong:
+                self.at(
+                    row,
+                    "includes",
+                    f"includes '{row['includes']}' names a bound that is empty (unbounded); "
+                    "an unbounded end cannot be included",
+                )
+                continue
+            interval = MeasurementInterval(
+                row["name"], node, unit, row["interval"], lower, upper, row["includes"], row["source_id"], row["note"]
+            )
+            out.append(interval)
+            scales[(row["name"], unit)].append((row, interval))
+        accepted = Counter(m.name for m in out)
+        for (name, unit), members in scales.items():
+            if accepted[name] == written[name]:  # a name with a bad row is not checked for coverage
+                self.check_scale(name, unit, members, nodes)
+        return tuple(out)
+
+    def check_scale(self, name: str, unit: str, members, nodes: dict[str, Node]) -> None:
+        """Check that one name's intervals in one unit cover every value exactly once, in state order."""
+        first = members[0][0]
+        node = members[0][1].node
+        references = [(r, m) for r, m in members if m.interval == MEASUREMENT_REFERENCE]
+        for row, _ in references[1:]:
+            line = references[0][0].line
+            self.at(row, "interval", f"'{name}' in {unit} has a reference interval already (line {line})")
+        for row, ref in references[:1]:
+            if ref.lower is None or ref.upper is None:
+                self.at(row, "lower", "a reference interval must give both lower and upper")
+        states = [(r, m) for r, m in members if m.interval != MEASUREMENT_REFERENCE]
+        order = [m.interval for _, m in states]
+        if order != list(nodes[node].states):
+            self.at(
+                first,
+                "interval",
+                f"'{name}' in {unit} must give one interval for each state of '{node}', in the order "
+                f"{', '.join(nodes[node].states)}. Got {', '.join(order) or 'none'} instead",
+            )
+            return
+        if states[0][1].lower is not None:
+            self.at(states[0][0], "lower", "the first state's interval must be unbounded below (lower empty)")
+        if states[-1][1].upper is not None:
+            self.at(states[-1][0], "upper", "the last state's interval must be unbounded above (upper empty)")
+        for (_, below), (row, above) in zip(states, states[1:]):
+            if below.upper is None or above.lower != below.upper:
+                self.at(
+                    row,
+                    "lower",
+                    f"lower must equal the upper bound of the state before ('{below.interval}': "
+                    f"{'empty' if below.upper is None else format_number(below.upper)}), so that the intervals meet. "
+                    f"Got {row['lower'] or 'an empty cell'} instead",
+                )
+                continue
+            owners = int(below.includes in ("upper", "both")) + int(above.includes in ("lower", "both"))
+            if owners != 1:
+                self.at(
+                    row,
+                    "includes",
+                    f"the cut-off {format_number(above.lower)} {unit} between '{below.interval}' and "
+                    f"'{above.interval}' must belong to exactly one of them. Got {owners} instead",
+                )
+
+    def load_red_flags(self, rows: list[_Row], nodes: dict[str, Node]) -> tuple[RedFlag, ...]:
+        """Read ``red_flags.csv``: a state of an observable node, the guideline that names it and its words."""
+        observable = [n for n, spec in nodes.items() if spec.layer in OBSERVABLE_LAYERS]
+        out: list[RedFlag] = []
+        first: dict[tuple[str, str], int] = {}
+        for row in rows:
+            if row["node"] not in observable:
+                self.at(row, "node", f"node must be an observable node of nodes.csv. {_got(row['node'], observable)}")
+                continue
+            ok = self.choice(row, "state", nodes[row["node"]].states, f"state of '{row['node']}'")
+            for column in ("guideline", "text"):
+                if not row[column].strip():
+                    self.at(row, column, f"{column} must not be empty")
+                    ok = False
+            if row["source_id"] not in self.sources:
+                got = "Got an empty cell instead" if not row["source_id"] else _got(row["source_id"], self.sources)
+                self.at(row, "source_id", f"source_id must name a row of sources.csv. {got}")
+                ok = False
+            key = (row["node"], row["state"])
+            if ok and key in first:
+                self.at(row, "state", f"red flag {key[0]}={key[1]} is listed twice (first on line {first[key]})")
+                continue
+            if ok:
+                first[key] = row.line
+                out.append(RedFlag(row["node"], row["state"], row["guideline"], row["text"], row["source_id"]))
+        return tuple(out)
 
     def load_cpts(self, nodes: dict[str, Node]) -> dict[str, tuple[Parameter, ...]]:
         cpts: dict[str, tuple[Parameter, ...]] = {}

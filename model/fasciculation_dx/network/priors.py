@@ -33,6 +33,11 @@ __all__ = [
     "Etiology",
     "Parameter",
     "FindingTest",
+    "MEASUREMENT_REFERENCE",
+    "INCLUDES",
+    "OPTIONAL_HEADERS",
+    "MeasurementInterval",
+    "RedFlag",
     "Priors",
 ]
 
@@ -136,6 +141,17 @@ HEADERS = {
     ),
     "tests.csv": ("node", "tier", "cost_band", "invasiveness", "source_id", "note"),
 }
+OPTIONAL_HEADERS = {
+    "measurements.csv": ("name", "node", "unit", "interval", "lower", "upper", "includes", "source_id", "note"),
+    "red_flags.csv": ("node", "state", "guideline", "text", "source_id"),
+}
+"""Files a priors directory may leave out (no measurements, no red flags); checked like the others when present."""
+
+MEASUREMENT_REFERENCE = "reference"
+"""The ``interval`` of a ``measurements.csv`` row that gives the laboratory reference interval, not a state."""
+
+INCLUDES = ("lower", "upper", "both", "none")
+"""Which finite bounds a ``measurements.csv`` interval includes (``measurements.csv``, column ``includes``)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +237,50 @@ class FindingTest:
 
 
 @dataclass(frozen=True)
+class MeasurementInterval:
+    """A row of ``measurements.csv``: one interval of a measured value on one unit's scale.
+
+    ``interval`` is a state of ``node`` (values in the interval are entered as that state) or
+    :data:`MEASUREMENT_REFERENCE` (the laboratory reference interval, shown beside the binning).
+    ``lower`` and ``upper`` are None where the interval is unbounded; ``includes`` says which finite
+    bounds belong to it (:data:`INCLUDES`).
+    """
+
+    name: str
+    node: str
+    unit: str
+    interval: str
+    lower: float | None
+    upper: float | None
+    includes: str
+    source_id: str
+    note: str
+
+    def contains(self, value: float) -> bool:
+        """Return True when ``value`` lies in the interval."""
+        low_ok = (
+            self.lower is None or value > self.lower or (value == self.lower and self.includes in ("lower", "both"))
+        )
+        high_ok = (
+            self.upper is None or value < self.upper or (value == self.upper and self.includes in ("upper", "both"))
+        )
+        return low_ok and high_ok
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    """A row of ``red_flags.csv``: a finding's state that a guideline or consensus criterion names as a red flag."""
+
+    node: str
+    state: str
+    guideline: str
+    """Short name of the guideline (``NICE NG42``)."""
+    text: str
+    """What the guideline says about the finding, in its own terms."""
+    source_id: str
+
+
+@dataclass(frozen=True)
 class Priors:
     """Everything read from a priors directory, validated.
 
@@ -238,6 +298,10 @@ class Priors:
     cpts: Mapping[str, tuple[Parameter, ...]]
     tests: Mapping[str, FindingTest] = dataclasses.field(default_factory=dict)
     """Observable node -> how it is obtained (``tests.csv``), in file order."""
+    measurements: tuple[MeasurementInterval, ...] | None = None
+    """Rows of ``measurements.csv`` in file order; None when the directory has no such file."""
+    red_flags: tuple[RedFlag, ...] | None = None
+    """Rows of ``red_flags.csv`` in file order; None when the directory has no such file."""
 
     @property
     def etiology_states(self) -> tuple[str, ...]:

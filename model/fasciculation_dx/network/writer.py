@@ -15,7 +15,7 @@ import numpy as np
 
 from ..atomic import clean_stale, temporary_path
 from ..errors import OutputExistsError
-from .priors import ETIOLOGY, HEADERS, VALUE_COLUMNS, Parameter, Priors
+from .priors import ETIOLOGY, HEADERS, OPTIONAL_HEADERS, VALUE_COLUMNS, Parameter, Priors
 
 __all__ = ["format_number", "write_priors", "write_files"]
 
@@ -27,6 +27,10 @@ def format_number(value: float) -> str:
 
 def _param_cells(p: Parameter) -> list[str]:
     return [format_number(p.value), format_number(p.low), format_number(p.high), p.source_id, p.note]
+
+
+def _bound(value: float | None) -> str:
+    return "" if value is None else format_number(value)
 
 
 def _tables(priors: Priors) -> dict[str, list[list[str]]]:
@@ -47,6 +51,13 @@ def _tables(priors: Priors) -> dict[str, list[list[str]]]:
             [t.node, t.tier, t.cost_band, t.invasiveness, t.source_id, t.note] for t in priors.tests.values()
         ],
     }
+    if priors.measurements is not None:
+        tables["measurements.csv"] = [
+            [m.name, m.node, m.unit, m.interval, _bound(m.lower), _bound(m.upper), m.includes, m.source_id, m.note]
+            for m in priors.measurements
+        ]
+    if priors.red_flags is not None:
+        tables["red_flags.csv"] = [[r.node, r.state, r.guideline, r.text, r.source_id] for r in priors.red_flags]
     for name, rows in priors.cpts.items():
         tables[f"cpts/{name}.csv"] = [[*p.key, *_param_cells(p)] for p in rows]
     return tables
@@ -55,7 +66,7 @@ def _tables(priors: Priors) -> dict[str, list[list[str]]]:
 def _header(priors: Priors, rel: str) -> tuple[str, ...]:
     if rel.startswith("cpts/"):
         return (*priors.nodes[rel[5:-4]].parents, *VALUE_COLUMNS)
-    return HEADERS[rel]
+    return HEADERS[rel] if rel in HEADERS else OPTIONAL_HEADERS[rel]
 
 
 def write_priors(priors: Priors, directory: str | Path, *, overwrite: bool = False) -> Path:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import ArgumentError
 from ..model import Model
 from .plots import axes_or_new
 
@@ -18,6 +19,10 @@ __all__ = [
     "CATEGORY_COLOURS",
     "scenario_table",
     "soft_finding_table",
+    "FLOAT_NOISE",
+    "without_float_noise",
+    "REFERENCE_CLASSES",
+    "reference_class_table",
     "plot_posterior",
     "compare_posteriors",
     "compare_categories",
@@ -120,6 +125,91 @@ def soft_finding_table(
             }
         blocks[context_label] = pd.DataFrame.from_dict(rows, orient="index")
     return pd.concat(blocks, names=["context", "reading"])
+
+
+FLOAT_NOISE = 1e-12
+"""Numbers smaller than this in absolute value are rounding noise of a difference of logs, shown as 0."""
+
+
+def without_float_noise(frame: pd.DataFrame, tol: float = FLOAT_NOISE) -> pd.DataFrame:
+    """Replace the numbers of ``frame`` whose absolute value is below ``tol`` by exactly 0.
+
+    A weight of evidence is a difference of logarithms; a finding equally likely under two causes
+    gives 0 up to rounding (``-4.4e-16``), which a table should show as 0.
+
+    Parameters
+    ----------
+    frame
+        Any table; only its numeric columns are changed.
+    tol
+        The threshold (default :data:`FLOAT_NOISE`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy, with those values set to ``0.0`` (never ``-0.0``).
+    """
+    frame = frame.copy()
+    for column in frame.select_dtypes("number").columns:
+        values = frame[column]
+        frame[column] = values.where(values.abs() >= tol, 0.0)
+    return frame
+
+
+REFERENCE_CLASSES = {
+    "woe_vs_rest": "leading cause vs every other cause",
+    "woe_vs_runner_up": "leading cause vs runner-up",
+    "woe_pathological_vs_benign": "pathological vs benign",
+}
+"""The weights of evidence of :meth:`Model.explain`, named by the comparison each one answers."""
+
+
+def reference_class_table(
+    model: Model, scenarios: Mapping[str, Mapping[str, object]], sort_by: str = "woe_pathological_vs_benign"
+) -> pd.DataFrame:
+    """Tabulate each finding's weight of evidence under every reference class, one block per scenario.
+
+    A weight of evidence answers a question: *this cause against which others?* The same finding can
+    weigh most for the leading cause against every other cause and least (or negatively) for a
+    pathological cause against a benign one. The columns are named by their comparison
+    (:data:`REFERENCE_CLASSES`) and rounding noise is shown as 0 (:func:`without_float_noise`).
+
+    Parameters
+    ----------
+    model
+        The model.
+    scenarios
+        ``{label: evidence}``, one block of rows each, in the order given.
+    sort_by
+        The :meth:`Model.explain` column whose weights order the rows of each block, largest first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(scenario, finding)`` with the finding written ``node = state``; columns
+        ``leading cause``, ``runner-up`` and the three weights of evidence (natural-log likelihood
+        ratios of the finding added last), headed by their reference class.
+
+    Raises
+    ------
+    ArgumentError
+        If ``sort_by`` is not one of the weights.
+    """
+    if sort_by not in REFERENCE_CLASSES:
+        raise ArgumentError(f"unknown sort_by {sort_by!r}. Valid: {', '.join(REFERENCE_CLASSES)}")
+    blocks = {}
+    for label, evidence in scenarios.items():
+        explained = model.explain(evidence).sort_values(sort_by, ascending=False, kind="stable")
+        table = pd.DataFrame(
+            {
+                "leading cause": explained["leading"].to_numpy(),
+                "runner-up": explained["runner_up"].to_numpy(),
+                **{name: explained[column].to_numpy(dtype=float) for column, name in REFERENCE_CLASSES.items()},
+            },
+            index=pd.Index([f"{n} = {s}" for n, s in zip(explained["node"], explained["state"])], name="finding"),
+        )
+        blocks[label] = without_float_noise(table)
+    return pd.concat(blocks, names=["scenario", "finding"])
 
 
 def plot_posterior(

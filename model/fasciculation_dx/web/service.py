@@ -25,7 +25,14 @@ from ..network.loader import load_priors
 from ..network.paths import shipped_priors_dir
 from ..network.priors import DEFAULT_SETTING, TIERS, Priors
 
-__all__ = ["PANEL_GROUPS", "TIER_TITLES", "RequestError", "DiagnosisService", "posterior_interval_or_none"]
+__all__ = [
+    "KEY_FINDINGS",
+    "PANEL_GROUPS",
+    "TIER_TITLES",
+    "RequestError",
+    "DiagnosisService",
+    "posterior_interval_or_none",
+]
 
 PANEL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("history", "History, triggers and course", ("history", "triggers", "course")),
@@ -35,6 +42,24 @@ PANEL_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("imaging", "Imaging", ("imaging",)),
 )
 """The page's evidence sections: ``(id, title, panels of nodes.csv shown in it)``."""
+
+KEY_FINDINGS: tuple[tuple[str, str], ...] = (
+    ("weakness", "Weakness on examination"),
+    ("atrophy", "Wasting (atrophy)"),
+    ("umn_signs", "Upper motor neuron signs"),
+    ("tongue_fasciculations", "Tongue fasciculations"),
+    ("bulbar_symptoms", "Bulbar symptoms"),
+    ("progression", "Worsening over months"),
+    ("emg_fibrillations", "Fibrillations on EMG"),
+)
+"""The findings the page shows first, as ``(node, short label)``, in this order.
+
+The list of issue 15. Weakness, EMG fibrillations, atrophy and progression are among the findings
+with the largest expected information gain about benign versus pathological at the base rates of
+both settings; UMN signs, tongue fasciculations and bulbar symptoms are the findings of the
+network's upper motor neuron and bulbar mechanisms. The short label fits a phone; the page gives
+each node's full description too. A node missing from the priors is left out.
+"""
 
 SUBHEADINGS = {"history": "History", "triggers": "Triggers", "course": "Course over time"}
 
@@ -146,6 +171,8 @@ class DiagnosisService:
     def schema(self) -> dict[str, Any]:
         """Return everything the page needs to draw the evidence form, as JSON-ready data.
 
+        ``sections`` list every evidence node once; ``key_findings`` lists the nodes of
+        :data:`KEY_FINDINGS` that the page shows first, each ``{"node", "label"}``.
         ``soft_evidence`` tells the page how to offer "probably" a state: ``prefix`` + state
         (``~yes``) stands for a weight of ``probably_ratio`` on that state and 1 on each other.
         """
@@ -186,6 +213,7 @@ class DiagnosisService:
                     ],
                 }
             )
+        key_findings = [{"node": name, "label": label} for name, label in KEY_FINDINGS if name in model.states]
         etiologies = {
             name: {"group": e.group, "category": e.category, "description": e.description}
             for name, e in self.priors.etiologies.items()
@@ -194,6 +222,7 @@ class DiagnosisService:
             "settings": dict(self.priors.settings),
             "default_setting": self.default_setting,
             "sections": sections,
+            "key_findings": key_findings,
             "etiologies": etiologies,
             "tiers": [{"id": tier, "title": TIER_TITLES.get(tier, tier)} for tier in TIERS],
             "soft_evidence": {"probably_ratio": PROBABLY, "prefix": PROBABLY_PREFIX},

@@ -5,6 +5,7 @@
 (function () {
   const TOP = 12;
   const INTERVAL_LEVEL = 0.9;
+  const NARROW = "(max-width: 900px)"; // as in style.css: one column, with the summary bar
   const state = {
     schema: null,
     setting: null,
@@ -38,16 +39,37 @@
 
   const pretty = (name) => String(name).replaceAll("_", " ");
 
-  function pct(p) {
-    if (p === null || p === undefined || !isFinite(p)) return "n/a";
-    if (p >= 0.9995) return ">99.9%";
-    if (p > 0 && p < 0.0005) return "<0.1%";
-    return (100 * p).toFixed(1) + "%";
+  // A number to `digits` decimals; one that rounds to zero is written unsigned, never "-0.00".
+  function fixed(value, digits) {
+    const text = Number(value).toFixed(digits);
+    return Number(text) === 0 ? (0).toFixed(digits) : text;
   }
 
+  // A probability held to [0, 1]: rounding in the model can leave it a hair outside.
+  const clamp = (p) => Math.min(1, Math.max(0, p));
+
+  function pct(p) {
+    if (p === null || p === undefined || !isFinite(p)) return "n/a";
+    p = clamp(p);
+    if (p >= 0.9995) return ">99.9%";
+    if (p > 0 && p < 0.0005) return "<0.1%";
+    return fixed(100 * p, 1) + "%";
+  }
+
+  // A CSS width for a probability.
+  const share = (p) => fixed(100 * clamp(Number(p) || 0), 2) + "%";
+
+  // A weight of evidence as shown: signed, two decimals; "decisive" when infinite.
   function woe(value) {
     if (value === null || value === undefined || !isFinite(value)) return "decisive";
-    return (value > 0 ? "+" : "") + value.toFixed(2);
+    const text = fixed(value, 2);
+    return (Number(text) > 0 ? "+" : "") + text;
+  }
+
+  // The sign of a weight of evidence as shown (0 when it shows as 0.00), or null when decisive.
+  function shownSign(value) {
+    if (value === null || value === undefined || !isFinite(value)) return null;
+    return Math.sign(Number(fixed(value, 2)));
   }
 
   function ratio(value) {
@@ -56,19 +78,97 @@
   }
 
   // -- errors and status -----------------------------------------------------------------------
+  // The banner shows the first line of a message, cut after whole sentences to at most this many
+  // characters; the whole message (a list of valid names can run to a screenful) opens on request.
+  const ERROR_HEAD_CHARS = 160;
+
+  function headOf(message) {
+    const line = message.split("\n")[0].trim();
+    if (line.length <= ERROR_HEAD_CHARS) return line;
+    const sentences = line.split(/(?<=[.?!])\s+/);
+    let head = sentences[0];
+    for (const next of sentences.slice(1)) {
+      if (head.length + 1 + next.length > ERROR_HEAD_CHARS) break;
+      head += " " + next;
+    }
+    if (head.length <= ERROR_HEAD_CHARS) return head;
+    const cut = head.slice(0, ERROR_HEAD_CHARS);
+    return cut.slice(0, cut.lastIndexOf(" ") > 0 ? cut.lastIndexOf(" ") : cut.length) + " …";
+  }
+
   function showError(message) {
-    const box = $("error");
-    box.textContent = message;
-    box.hidden = false;
+    const text = String(message).trim();
+    const head = headOf(text);
+    $("error-head").textContent = head;
+    $("error-full").textContent = text;
+    $("error-details").hidden = head === text;
+    $("error-details").open = false;
+    $("error").hidden = false;
     document.body.classList.add("has-error");
+    showMiniError(head);
   }
 
   function clearError() {
-    const box = $("error");
-    box.textContent = "";
-    box.hidden = true;
+    $("error-head").textContent = "";
+    $("error-full").textContent = "";
+    $("error-details").hidden = true;
+    $("error").hidden = true;
     document.body.classList.remove("has-error");
     for (const row of document.querySelectorAll(".finding.conflict")) row.classList.remove("conflict");
+  }
+
+  // -- the summary bar: on a narrow screen, the differential in one glance while entering findings --
+  function showMini(leadName, leadP, benign, pathological) {
+    $("mini").classList.remove("failed");
+    $("mini-lead").textContent = "Most probable: " + pretty(leadName) + " " + pct(leadP);
+    $("mini-category").textContent = "Pathological " + pct(pathological); // benign: the green part of the bar
+    $("mini-split").title = "benign " + pct(benign) + ", pathological " + pct(pathological);
+    $("mini-split").replaceChildren(
+      el("div", { class: "seg benign", style: { width: share(benign) } }),
+      el("div", { class: "seg pathological", style: { width: share(pathological) } })
+    );
+    $("mini-jump").dataset.target = "results";
+    setJumpLabel();
+  }
+
+  function showMiniError(head) {
+    $("mini").classList.add("failed");
+    $("mini-lead").textContent = "Not updated: " + head;
+    $("mini-category").textContent = "";
+    $("mini-split").replaceChildren();
+    $("mini-jump").dataset.target = "error";
+    setJumpLabel();
+  }
+
+  // The bar's button goes to the differential (or the message) and, once there, back to the finding.
+  const jump = { resultsInView: false, returnTo: null };
+
+  function setJumpLabel() {
+    const button = $("mini-jump");
+    if (jump.resultsInView) button.textContent = "Findings ↑";
+    else button.textContent = button.dataset.target === "error" ? "Message ↑" : "Differential ↓";
+  }
+
+  function onJump() {
+    if (jump.resultsInView) {
+      const findings = $("evidence-title").getBoundingClientRect().top + window.scrollY;
+      window.scrollTo({ top: jump.returnTo === null ? findings : jump.returnTo });
+      jump.returnTo = null;
+      return;
+    }
+    jump.returnTo = window.scrollY;
+    const target = $("mini-jump").dataset.target === "error" ? $("error") : $("results-title");
+    target.scrollIntoView({ block: "start" });
+  }
+
+  function watchResults() {
+    $("mini-jump").addEventListener("click", onJump);
+    if (!("IntersectionObserver" in window)) return;
+    const observer = new IntersectionObserver((entries) => {
+      jump.resultsInView = entries[entries.length - 1].isIntersecting;
+      setJumpLabel();
+    });
+    observer.observe(document.querySelector("section.results"));
   }
 
   function setStatus(text) {
@@ -207,31 +307,83 @@
     });
   }
 
+  // The control of one finding: not recorded, then its choices; a change queries the model.
+  function findingSelect(entry) {
+    const select = el("select", { id: "ev-" + entry.node, name: entry.node, "data-node": entry.node });
+    select.append(el("option", { value: "", text: "not recorded", title: "not recorded: the finding is left out" }));
+    for (const value of choices(entry.states)) select.append(option(entry.node, value));
+    select.addEventListener("change", () => {
+      if (select.value === "") delete state.evidence[entry.node];
+      else state.evidence[entry.node] = select.value;
+      mark(select);
+      changed();
+    });
+    return select;
+  }
+
+  // Key findings come first, as a compact grid of short labels; their full descriptions open below it.
+  function buildKeyFindings(schema, entries) {
+    const key = (schema.key_findings || []).filter((k) => entries.has(k.node));
+    if (key.length === 0) return null;
+    const grid = el("div", { class: "key-grid" });
+    const definitions = el("dl", {});
+    for (const { node, label } of key) {
+      const entry = entries.get(node);
+      const select = findingSelect(entry);
+      select.setAttribute("aria-describedby", "def-" + node);
+      grid.append(
+        el("div", { class: "finding key", id: "row-" + node },
+          el("label", { for: select.id, title: entry.description + " (" + node + ")" }, el("span", { class: "desc", text: label })),
+          select)
+      );
+      definitions.append(el("dt", {}, el("code", { text: node })), el("dd", { id: "def-" + node, text: entry.description }));
+    }
+    const details = el("details", { class: "definitions note" }, el("summary", { text: "What each key finding means" }), definitions);
+    return el("fieldset", { id: "section-key", class: "section key-findings" },
+      el("legend", { text: "Key findings" }), grid, details);
+  }
+
+  // In its own section, a key finding keeps its place as a pointer to its control above.
+  function movedRow(entry) {
+    const go = el("button", { type: "button", class: "link", text: "in Key findings ↑" });
+    go.addEventListener("click", () => {
+      const select = $("ev-" + entry.node);
+      select.scrollIntoView({ block: "center" });
+      select.focus();
+    });
+    return el("div", { class: "finding moved", "data-node": entry.node },
+      el("span", { class: "label" }, el("span", { class: "desc", text: entry.description }), el("code", { text: entry.node })), go);
+  }
+
   function buildForm(schema) {
     const form = $("evidence-form");
     form.replaceChildren();
+    const entries = new Map();
+    for (const section of schema.sections) {
+      for (const entry of section.nodes) {
+        entries.set(entry.node, entry);
+        state.nodes[entry.node] = { states: entry.states, description: entry.description, section: section.title };
+      }
+    }
+    const keyFieldset = buildKeyFindings(schema, entries);
+    if (keyFieldset) form.append(keyFieldset);
+    const isKey = new Set(keyFieldset ? schema.key_findings.map((k) => k.node) : []);
     for (const section of schema.sections) {
       const fieldset = el("fieldset", { id: "section-" + section.id, class: "section" }, el("legend", { text: section.title }));
       let subheading = null;
       for (const entry of section.nodes) {
-        state.nodes[entry.node] = { states: entry.states, description: entry.description, section: section.title };
         if (entry.subheading && entry.subheading !== subheading) {
           subheading = entry.subheading;
           fieldset.append(el("h4", { text: subheading }));
         }
-        const id = "ev-" + entry.node;
-        const select = el("select", { id, name: entry.node, "data-node": entry.node });
-        select.append(el("option", { value: "", text: "not recorded", title: "not recorded: the finding is left out" }));
-        for (const value of choices(entry.states)) select.append(option(entry.node, value));
-        select.addEventListener("change", () => {
-          if (select.value === "") delete state.evidence[entry.node];
-          else state.evidence[entry.node] = select.value;
-          mark(select);
-          changed();
-        });
+        if (isKey.has(entry.node)) {
+          fieldset.append(movedRow(entry));
+          continue;
+        }
+        const select = findingSelect(entry);
         const label = el(
           "label",
-          { for: id, title: entry.node },
+          { for: select.id, title: entry.node },
           el("span", { class: "desc", text: entry.description }),
           el("code", { text: entry.node })
         );
@@ -256,6 +408,12 @@
       }
       select.value = known ? value : "";
       mark(select);
+    }
+    for (const row of document.querySelectorAll(".finding.moved")) {
+      // a key finding's place in its own section says what was entered above
+      const select = $("ev-" + row.dataset.node);
+      const chosen = select.value === "" ? "" : select.selectedOptions[0].textContent + " · ";
+      row.querySelector("button").textContent = chosen + "in Key findings ↑";
     }
     const bad = Object.entries(state.evidence).filter(([n, v]) => !recognised(n, v));
     const list = $("unrecognised-list");
@@ -375,14 +533,15 @@
       );
     }
     entered.hidden = count === 0;
+    showMini(leadName, leadP, result.category.benign || 0, result.category.pathological || 0);
 
     // benign / pathological
     const benign = result.category.benign || 0;
     const pathological = result.category.pathological || 0;
     const split = $("split");
     split.replaceChildren(
-      el("div", { class: "seg benign", style: { width: (100 * benign).toFixed(2) + "%" } }),
-      el("div", { class: "seg pathological", style: { width: (100 * pathological).toFixed(2) + "%" } })
+      el("div", { class: "seg benign", style: { width: share(benign) } }),
+      el("div", { class: "seg pathological", style: { width: share(pathological) } })
     );
     split.setAttribute("aria-label", "benign " + pct(benign) + ", pathological " + pct(pathological));
     $("split-legend").replaceChildren(
@@ -395,7 +554,7 @@
     chart.replaceChildren();
     for (const [name, p] of posterior.slice(0, TOP)) {
       const info = etiologies[name] || { category: "", group: "", description: "" };
-      const bar = el("div", { class: "bar " + info.category, style: { width: (100 * p).toFixed(2) + "%" } });
+      const bar = el("div", { class: "bar " + info.category, style: { width: share(p) } });
       const track = el("div", { class: "track" }, bar, el("div", { class: "whisker", hidden: "" }));
       const label = el("div", { class: "label", title: info.description }, el("span", { text: pretty(name) }),
         el("small", { text: pretty(info.group) }));
@@ -421,8 +580,13 @@
       $("why-lead").textContent = "leading: " + pretty(first.leading) + "; runner-up: " + pretty(first.runner_up);
       $("runner-head").textContent = "vs " + pretty(first.runner_up);
       for (const row of result.explanation) {
-        const sign = (v) => (v === null ? "decisive" : v > 0 ? "for" : v < 0 ? "against" : "neutral");
-        const towards = (v) => (v === null ? "decisive" : v > 0 ? "towards-pathological" : v < 0 ? "towards-benign" : "neutral");
+        // the colour follows the number shown: a weight that shows as 0.00 is neutral
+        const named = (positive, negative) => (v) => {
+          const shown = shownSign(v);
+          return shown === null ? "decisive" : shown > 0 ? positive : shown < 0 ? negative : "neutral";
+        };
+        const sign = named("for", "against");
+        const towards = named("towards-pathological", "towards-benign");
         explanation.append(
           el("tr", {},
             meanings[row.node] && meanings[row.node].soft
@@ -453,8 +617,8 @@
         el("tr", { "data-tier": row.tier || "" },
           el("td", {}, jump),
           el("td", { class: "tier", title: pretty(row.cost_band || "") + " cost, " + pretty(row.invasiveness || "") + " invasiveness", text: row.tier_title || pretty(row.tier || "") }),
-          el("td", { class: "num", text: Number(row.info_gain_etiology).toFixed(3) }),
-          el("td", { class: "num", text: Number(row.info_gain_category).toFixed(3) }),
+          el("td", { class: "num", text: fixed(row.info_gain_etiology, 3) }),
+          el("td", { class: "num", text: fixed(row.info_gain_category, 3) }),
           el("td", { text: pretty(row.most_likely_result) })
         )
       );
@@ -467,8 +631,8 @@
       const ci = intervals[row.dataset.etiology];
       const whisker = row.querySelector(".whisker");
       if (!ci) continue;
-      whisker.style.left = (100 * ci.lower).toFixed(2) + "%";
-      whisker.style.width = Math.max(0.2, 100 * (ci.upper - ci.lower)).toFixed(2) + "%";
+      whisker.style.left = share(ci.lower);
+      whisker.style.width = fixed(Math.max(0.2, 100 * (clamp(ci.upper) - clamp(ci.lower))), 2) + "%";
       whisker.hidden = false;
       whisker.title = Math.round(100 * level) + "% credible interval " + pct(ci.lower) + " to " + pct(ci.upper);
       row.querySelector(".value").title = whisker.title;
@@ -494,7 +658,10 @@
       $("soft-note").textContent =
         "“Probably” enters a finding you are unsure of: the observation counts " + number(soft.probably_ratio) +
         " times as likely under the state named as under each other one. Hover over a choice to see its weights.";
+      $("soft-help").hidden = false;
+      $("soft-help").open = !window.matchMedia(NARROW).matches; // a phone keeps the first screen for findings
     }
+    watchResults();
     buildSettings(state.schema);
     buildForm(state.schema);
     $("footer-disclaimer").textContent = state.schema.disclaimer;

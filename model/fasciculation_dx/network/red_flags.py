@@ -1,0 +1,58 @@
+"""The entered findings that a guideline or consensus criterion names as red flags (``priors/red_flags.csv``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .priors import Priors
+
+__all__ = ["red_flags_present"]
+
+
+def _most_likely(value: object) -> str | None:
+    """Return the state of an evidence value: a hard state, or the one state with the strictly largest weight."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        weights = {state: float(weight) for state, weight in value.items()}
+        if not weights:
+            return None
+        top = max(weights.values())
+        best = [state for state, weight in weights.items() if weight == top]
+        return best[0] if len(best) == 1 and top > 0 else None
+    return None
+
+
+def red_flags_present(priors: Priors, evidence: Mapping[str, object]) -> list[dict[str, object]]:
+    """List the entered findings that are red flags in a guideline, with the guideline's words.
+
+    Parameters
+    ----------
+    priors
+        Priors whose ``red_flags`` (``priors/red_flags.csv``) are read; none when the file is absent.
+    evidence
+        Checked evidence (:func:`~fasciculation_dx.inference.evidence.check_evidence`): ``{node: state}``
+        or soft evidence as ``{node: {state: weight}}``.
+
+    Returns
+    -------
+    list of dict
+        One record per matching ``red_flags.csv`` row, in the file's order, with ``node``, ``state``,
+        ``guideline``, ``source_id``, ``text`` and ``certain``. A certain finding matches its state; a
+        soft (uncertain) finding matches when the red-flag state alone has its largest weight
+        (``weakness~yes`` matches ``weakness = yes``), with ``certain`` False, so that a probable red
+        flag is shown, marked as uncertain, rather than hidden.
+    """
+    entered = {node: _most_likely(value) for node, value in evidence.items()}
+    return [
+        {
+            "node": flag.node,
+            "state": flag.state,
+            "guideline": flag.guideline,
+            "source_id": flag.source_id,
+            "text": flag.text,
+            "certain": isinstance(evidence[flag.node], str),
+        }
+        for flag in priors.red_flags or ()
+        if flag.node in entered and entered[flag.node] == flag.state
+    ]
