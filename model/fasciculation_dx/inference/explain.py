@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 
-__all__ = ["EXPLANATION_COLUMNS", "explain_posterior"]
+__all__ = ["EXPLANATION_COLUMNS", "explain_posterior", "weight_changes"]
 
 EXPLANATION_COLUMNS = (
     "node",
@@ -34,6 +34,25 @@ def _change(after: float, before: float) -> float:
     if np.isinf(after) and after == before:
         return 0.0
     return after - before
+
+
+def weight_changes(after: np.ndarray, before: np.ndarray, lead: int, mask: np.ndarray) -> tuple[float, float]:
+    """Return the change in log odds of cause ``lead`` against the rest, and of a pathological against a benign cause.
+
+    Parameters
+    ----------
+    after, before
+        Posteriors over the etiologies with and without a finding.
+    lead
+        The index of the cause whose odds are measured.
+    mask
+        Boolean mask of the pathological etiologies.
+    """
+    vs_rest = _change(_log_odds(after[lead], 1 - after[lead]), _log_odds(before[lead], 1 - before[lead]))
+    vs_benign = _change(
+        _log_odds(after[mask].sum(), after[~mask].sum()), _log_odds(before[mask].sum(), before[~mask].sum())
+    )
+    return vs_rest, vs_benign
 
 
 def explain_posterior(
@@ -97,11 +116,8 @@ def explain_posterior(
     for node, state in evidence.items():
         rest = {k: v for k, v in evidence.items() if k != node}
         without = posterior(rest)
-        vs_rest = _change(_log_odds(full[lead], 1 - full[lead]), _log_odds(without[lead], 1 - without[lead]))
+        vs_rest, vs_benign = weight_changes(full, without, lead, mask)
         vs_runner = _change(_log_odds(full[lead], full[runner]), _log_odds(without[lead], without[runner]))
-        vs_benign = _change(
-            _log_odds(full[mask].sum(), full[~mask].sum()), _log_odds(without[mask].sum(), without[~mask].sum())
-        )
         rows.append(
             {
                 "node": node,

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..network.priors import Priors
-from .explain import _change, _log_odds
+from .explain import weight_changes
 
 __all__ = ["ESTABLISHED", "LARGE_LR", "SMALL_LR", "shared_mechanism_notes"]
 
@@ -48,13 +48,8 @@ def _mechanisms(priors: Priors, node: str) -> set[str]:
 
 def _weights(posterior, evidence: Mapping, node: str, lead: int, mask: np.ndarray) -> tuple[float, float]:
     """Return the change in log odds (leading vs rest, pathological vs benign) when ``node`` is added last."""
-    full = posterior(evidence)
     without = posterior({k: v for k, v in evidence.items() if k != node})
-    vs_rest = _change(_log_odds(full[lead], 1 - full[lead]), _log_odds(without[lead], 1 - without[lead]))
-    vs_benign = _change(
-        _log_odds(full[mask].sum(), full[~mask].sum()), _log_odds(without[mask].sum(), without[~mask].sum())
-    )
-    return vs_rest, vs_benign
+    return weight_changes(posterior(evidence), without, lead, mask)
 
 
 def shared_mechanism_notes(
