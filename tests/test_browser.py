@@ -460,3 +460,159 @@ def test_no_negative_zero_is_shown(server, phone):
         assert cell.inner_text() == f"{abs(value):.2f}"  # shown as zero, unsigned and uncoloured
         assert "neutral" in cell.get_attribute("class")
     assert phone.problems == []
+
+
+# -- red flags, shared-mechanism notes, next tests in plain words --------------------------------------------
+BULBAR = {"tongue_fasciculations": "yes", "bulbar_symptoms": "yes", "caffeine": "yes", "stress_anxiety": "yes"}
+BENIGN = {"caffeine": "yes", "stress_anxiety": "yes"}
+AXON_LOSS = {"weakness": "yes", "atrophy": "yes", "emg_fibrillations": "present"}
+
+
+def _address(evidence: dict, setting: str = "primary_care") -> str:
+    return f"#setting={setting}&" + "&".join(f"{k}={v}" for k, v in evidence.items())
+
+
+def _pct(p: float) -> str:
+    """A probability as the page writes it (``pct`` in app.js)."""
+    if p >= 0.9995:
+        return ">99.9%"
+    if 0 < p < 0.0005:
+        return "<0.1%"
+    return f"{100 * p:.1f}%"
+
+
+def _if(outcome: dict, key: str) -> str:
+    """One end of a test's range as the page words it: ``94.6% (if no, 67.4% likely)``."""
+    return f"{_pct(outcome[key])} (if {outcome['state'].replace('_', ' ')}, {_pct(outcome['probability'])} likely)"
+
+
+def _clauses(text: str) -> set[str]:
+    return {c.strip() for c in text.split(";") if c.strip()}
+
+
+def test_red_flags_show_near_the_top_of_a_phones_results_under_a_benign_leader(server, phone):
+    from fasciculation_dx.network.red_flags import red_flags_present
+
+    model = server.service.model("primary_care")
+    assert model.priors.etiologies[model.posterior(BULBAR).index[0]].category == "benign"  # the leader is benign
+    flags = red_flags_present(model.priors, BULBAR)
+    assert [f["node"] for f in flags] == ["tongue_fasciculations", "bulbar_symptoms"]
+    shared = set.intersection(*(_clauses(f["text"]) for f in flags))
+    assert shared  # the guideline's sentence both flags repeat ("if MND is suspected, refer without delay")
+
+    phone.goto(server.url + _address(BULBAR))
+    phone.wait_for_selector("#red-flags:not([hidden]) li")
+    block = phone.inner_text("#red-flags")
+    assert phone.locator("#red-flags li").evaluate_all("ls => ls.map(l => l.dataset.node)") == [
+        f["node"] for f in flags
+    ]
+    assert block.count(flags[0]["guideline"]) == 1  # one group for the guideline...
+    for clause in shared:
+        assert block.count(clause) == 1, clause  # ...its shared sentence said once, not once per finding
+    for flag in flags:
+        for clause in _clauses(flag["text"]) - shared:
+            assert clause in block, clause
+    source = model.priors.sources[flags[0]["source_id"]]
+    assert source.citation in block
+    assert phone.get_attribute("#red-flags .flag-source a", "href") == source.url
+    assert "2 red flags" in phone.inner_text("#mini-flags")  # the summary bar says so while findings are entered
+
+    # the block is on the first screen of results: the bar's button goes there
+    phone.click("#mini-jump")
+    phone.wait_for_function("() => document.querySelector('#mini-jump').textContent.startsWith('Findings')")
+    bar = _rect(phone, "#mini")
+    heading = _rect(phone, "#red-flags h3")
+    first_group = _rect(phone, "#red-flags .flag-group")
+    assert 0 <= heading["top"] and first_group["bottom"] <= bar["top"]
+    assert _rect(phone, "#red-flags")["top"] < _rect(phone, "#split")["top"]  # above the benign/pathological split
+
+    # a benign picture: no block, no marker
+    phone.goto(server.url + _address(BENIGN))
+    phone.wait_for_function("() => document.querySelectorAll('#explanation tbody tr').length === 2")
+    assert red_flags_present(model.priors, BENIGN) == []
+    assert phone.is_hidden("#red-flags") and phone.is_hidden("#mini-flags")
+    assert phone.locator("#red-flags li").count() == 0
+    assert phone.problems == []
+
+
+def test_the_mechanism_note_sits_under_its_explanation_row(server, page):
+    result = server.service.query({"evidence": AXON_LOSS, "setting": "primary_care"})
+    notes = {n["node"]: n for n in result["explanation_notes"]}
+    assert notes  # weakness, wasting and fibrillations: their shared motor axon loss is established
+
+    page.goto(server.url + _address(AXON_LOSS))
+    page.wait_for_function(
+        "n => document.querySelectorAll('#explanation tr.mechanism-note').length === n", arg=len(notes)
+    )
+    placed = page.evaluate(
+        """() => [...document.querySelectorAll('#explanation tr.mechanism-note')].map(tr => {
+            const above = tr.previousElementSibling;
+            return [tr.dataset.node, above.dataset.node, above.classList.contains('sub')];
+        })"""
+    )
+    assert sorted(node for node, _, _ in placed) == sorted(notes)
+    assert all(node == above and not sub for node, above, sub in placed)  # right under the row it explains
+    for node, note in notes.items():
+        text = page.inner_text(f"#explanation tr.mechanism-note[data-node='{node}']")
+        assert text.startswith(f"{node.replace('_', ' ')} = {note['state']} adds little now")
+        for mechanism, p in note["mechanisms"].items():
+            assert f"{mechanism.replace('_', ' ')} ({_pct(p)})" in text
+        assert f"by {note['lr_before']:.3g}." in text  # the ratio counted before the others (3 figures, as LR)
+
+    page.goto(server.url + _address({"weakness": "yes"}))
+    page.wait_for_function("() => document.querySelectorAll('#explanation tbody tr').length === 1")
+    assert server.service.query({"evidence": {"weakness": "yes"}})["explanation_notes"] == []
+    assert page.locator("#explanation tr.mechanism-note").count() == 0
+    assert page.problems == []
+
+
+def test_next_tests_say_in_plain_words_how_far_each_could_move_the_probabilities(server, page):
+    result = server.service.query({"evidence": AXON_LOSS, "setting": "primary_care", "top": 12})
+    page.goto(server.url + _address(AXON_LOSS))
+    page.wait_for_function("() => document.querySelectorAll('#next-tests tr.moves').length > 0")
+    shown = page.locator("#next-tests tr.moves").evaluate_all("rs => rs.map(r => [r.dataset.node, r.innerText])")
+    assert [node for node, _ in shown] == [row["node"] for row in result["next_tests"]][: len(shown)]
+    rows = {row["node"]: row for row in result["next_tests"]}
+    for node, text in shown:
+        row = rows[node]
+        low = min(row["outcomes"], key=lambda o: o["p_pathological"])
+        high = max(row["outcomes"], key=lambda o: o["p_pathological"])
+        assert low["p_pathological"] < high["p_pathological"]
+        assert (
+            f"P(pathological) from {_pct(row['p_pathological_now'])} to between "
+            f"{_if(low, 'p_pathological')} and {_if(high, 'p_pathological')}"
+        ) in text
+        assert f"P({row['leading'].replace('_', ' ')}) from {_pct(row['p_leading_now'])} to between" in text
+        likely = max(row["outcomes"], key=lambda o: o["probability"])
+        assert text.endswith(
+            f"Most likely result: {likely['state'].replace('_', ' ')} ({_pct(likely['probability'])})."
+        )
+    assert NEGATIVE_ZERO.search(page.inner_text("#next-tests")) is None
+    assert page.problems == []
+
+
+def test_the_tables_do_not_scroll_sideways_on_a_phone(server, phone):
+    evidence = {**AXON_LOSS, **BULBAR, "age_group": "~65_plus"}
+    phone.goto(server.url + _address(evidence))
+    phone.wait_for_function("() => document.querySelectorAll('#explanation tr.mechanism-note').length > 0")
+    phone.wait_for_function("() => document.querySelectorAll('#next-tests tr.moves').length > 0")
+    phone.wait_for_function("() => document.querySelector('#interval-note').textContent.length > 0")
+    cards = phone.evaluate(
+        """() => [...document.querySelectorAll('.card')].filter(c => c.offsetParent !== null)
+            .map(c => [c.querySelector('h3').textContent, c.scrollWidth, c.clientWidth])"""
+    )
+    titles = [title for title, _, _ in cards]
+    assert any(t.startswith("Why?") for t in titles) and "Suggested next findings" in titles
+    assert any(t.startswith("Red flags present") for t in titles)
+    for title, scroll, client in cards:
+        assert scroll <= client, (title, scroll, client)
+    # each explanation row keeps all its numbers, each captioned with its column
+    first = phone.locator("#explanation tbody tr:not(.sub)").first
+    captions = first.locator("td[data-label]").evaluate_all(
+        "ts => ts.map(t => getComputedStyle(t, '::before').content)"
+    )
+    assert captions == ['"vs all others"', '"vs runner-up"', '"pathological vs benign"', '"LR"']
+    assert phone.is_hidden("#explanation thead")
+    fit = _overflow(phone)
+    assert fit["scrollWidth"] <= fit["innerWidth"]
+    assert phone.problems == []

@@ -312,6 +312,96 @@ def test_red_flags_line_and_json_key(capsys, model):
     assert code == 0 and json.loads(out)["red_flags"] == expected
     text = flat(format_query(query_result(model, evidence)))
     flag = expected[0]
-    assert f"Red flags present: tongue_fasciculations=yes ({flag['guideline']}: {flat(flag['text'])})" in text
+    assert f"Red flags present, in the words of the guideline that lists each: {flag['guideline']}: " in text
+    assert (
+        f"{flag['guideline']}: tongue_fasciculations=yes ({flat(flag['text'])})." in text
+    )  # one flag: its words whole
     quiet = query_result(model, {"caffeine": "yes"})
     assert quiet["red_flags"] == [] and "Red flags present" not in format_query(quiet)
+
+
+RED_FLAG_PICTURE = {
+    "tongue_fasciculations": "yes",
+    "bulbar_symptoms": "~yes",
+    "weakness": "yes",
+    "atrophy": "yes",
+    "emg_fibrillations": "present",
+}
+
+
+def _clauses(text: str) -> list[str]:
+    return [c.strip() for c in text.split(";") if c.strip()]
+
+
+def test_red_flags_line_says_a_guidelines_shared_sentence_once(model):
+    from fasciculation_dx.network.red_flags import red_flags_present
+
+    flags = red_flags_present(model.priors, model.read_evidence(RED_FLAG_PICTURE)[0])
+    by_guideline: dict[str, list[dict]] = {}
+    for flag in flags:
+        by_guideline.setdefault(flag["guideline"], []).append(flag)
+    assert len(by_guideline) >= 2 and any(len(group) >= 3 for group in by_guideline.values())
+    result = query_result(model, RED_FLAG_PICTURE)
+    assert result["red_flags"] == flags  # the JSON list is unchanged: one record per flag
+    text = flat(format_query(result))
+    line = text[text.index("Red flags present") : text.index("Why ")]
+    for guideline, group in by_guideline.items():
+        assert line.count(f"{guideline}: ") == 1, guideline  # each guideline named once
+        common = set.intersection(*(set(_clauses(f["text"])) for f in group))
+        if len(group) > 1:
+            assert common, guideline  # NICE NG42's "if MND is suspected, refer without delay"
+        for clause in common:
+            assert line.count(clause) == 1, clause  # said once, not once per finding
+            assert f"for each: {clause}" in line or len(group) == 1
+        for flag in group:
+            for clause in _clauses(flag["text"]):
+                assert clause in line, clause  # every other word of the guideline is still there
+            assert f"{flag['node']}={flag['state']}" in line
+    assert "bulbar_symptoms=yes, entered as uncertain" in line
+    assert "weakness=yes, entered as uncertain" not in line
+
+
+def test_group_red_flags_keeps_a_single_flag_whole_and_keeps_every_flag():
+    from fasciculation_dx.network.red_flags import group_red_flags
+
+    def flag(node, guideline, text, source="s1"):
+        return {
+            "node": node,
+            "state": "yes",
+            "guideline": guideline,
+            "source_id": source,
+            "text": text,
+            "certain": True,
+        }
+
+    flags = [
+        flag("a", "G1", "a is listed; refer"),
+        flag("b", "G2", "b is evidence; refer"),
+        flag("c", "G1", "c is listed; refer"),
+        flag("d", "G1", "d is listed; refer", source="s2"),
+    ]
+    groups = group_red_flags(flags)
+    assert [(g["guideline"], g["source_id"]) for g in groups] == [("G1", "s1"), ("G2", "s1"), ("G1", "s2")]
+    g1, g2, g1_other_source = groups
+    assert g1["shared"] == "refer" and [(f["node"], f["text"]) for f in g1["findings"]] == [
+        ("a", "a is listed"),
+        ("c", "c is listed"),
+    ]
+    assert g2["shared"] == "" and g2["findings"][0]["text"] == "b is evidence; refer"  # alone: its words whole
+    assert g1_other_source["shared"] == "" and g1_other_source["findings"][0]["text"] == "d is listed; refer"
+    assert sorted(f["node"] for g in groups for f in g["findings"]) == ["a", "b", "c", "d"]
+
+
+def test_the_page_gets_red_flags_grouped_with_their_sources_citation():
+    from fasciculation_dx.web.service import DiagnosisService
+
+    service = DiagnosisService()
+    result = service.query({"evidence": {"tongue_fasciculations": "yes", "bulbar_symptoms": "yes"}})
+    assert [f["node"] for f in result["red_flags"]] == ["tongue_fasciculations", "bulbar_symptoms"]
+    (group,) = result["red_flag_groups"]
+    source = service.priors.sources[group["source_id"]]
+    assert group["citation"] == source.citation and group["url"] == source.url
+    assert [f["node"] for f in group["findings"]] == ["tongue_fasciculations", "bulbar_symptoms"]
+    assert group["shared"] and all(group["shared"] not in f["text"] for f in group["findings"])
+    quiet = service.query({"evidence": {"caffeine": "yes"}})
+    assert quiet["red_flags"] == [] and quiet["red_flag_groups"] == []

@@ -21,7 +21,16 @@ WINGS = {
     "network": {"priors", "loader", "writer", "tables", "etiology", "paths", "pgmpy_adapter", "interchange"},
     "inference": {"compiled", "batch", "evidence", "information", "explain", "query"},
     "cli": {"main", "args", "report", "research", "score", "tools"},
-    "reporting": {"report", "report_text", "plots", "teaching", "scenarios"},
+    "reporting": {
+        "report",
+        "report_text",
+        "plots",
+        "teaching",
+        "scenarios",
+        "model_card",
+        "layered_layout",
+        "case_schema",
+    },
     "web": {"server", "service"},
 }
 ANALYSIS_ROOTS = {

@@ -157,3 +157,17 @@ def test_reference_class_table_sorts_each_block_and_refuses_an_unknown_column():
         assert row["leading cause"] == explained.loc[node, "leading"]
     with pytest.raises(fdx.errors.ArgumentError, match="woe_vs_rest"):
         reference_class_table(model, {"a": evidence}, sort_by="lr_vs_rest")
+
+
+# -- 06: side-by-side posterior panels share their probability axis --------------------------------------
+def test_benign_or_not_side_by_side_panels_share_their_scale():
+    ns = _run_until("06-benign-or-not.ipynb", "fada99b0")
+    for name in ("emg_panels", "setting_panels"):
+        fig = ns[name]
+        left, right = fig.axes
+        assert left.get_shared_x_axes().joined(left, right), name
+        assert left.get_xlim() == right.get_xlim(), name
+        longest = max(bar.get_width() for ax in fig.axes for bar in ax.patches)
+        assert longest <= left.get_xlim()[1], name  # no bar runs off the shared axis
+        assert "same probability scale" in fig.get_suptitle(), name
+        assert all(ax.get_xlabel() == "posterior probability" for ax in fig.axes), name

@@ -141,7 +141,7 @@ class Model:
         """Check evidence and return it as understood (see :func:`fasciculation_dx.inference.evidence.check_evidence`).
 
         Soft values come back as normalised
-        :class:`~fasciculation_dx.inference.soft.Likelihood` mappings, former node names as the
+        :class:`fasciculation_dx.inference.soft.Likelihood` mappings, former node names as the
         current ones.
         """
         return self._check(evidence or {})

@@ -54,7 +54,7 @@ unreachable). ``max_iter`` counts EM steps.
 
 The etiology
 ------------
-The etiology's table is derived from base rates and relative risks (:mod:`.etiology`). The base
+The etiology's table is derived from base rates and relative risks (:mod:`fasciculation_dx.network.etiology`). The base
 rates of each setting are updated from the etiology's marginal counts among that setting's cases
 (the confirmed diagnosis, or its posterior when unknown), exact because a base rate *is* the
 etiology's marginal in its setting. Each rate has its own Beta prior whose concentration is read
@@ -194,9 +194,9 @@ def calibrate(
     Parameters
     ----------
     cases
-        A case file (CSV or Parquet), a data frame in that layout, or :class:`~.cases.Cases`.
+        A case file (CSV or Parquet), a data frame in that layout, or :class:`fasciculation_dx.analysis.cases.Cases`.
     priors
-        The priors to update (a :class:`Priors` or a directory); the shipped priors by default.
+        The priors to update (a :class:`fasciculation_dx.Priors` or a directory); the shipped priors by default.
     setting
         The care setting of cases without a ``setting`` value.
     max_iter

@@ -35,7 +35,7 @@ MIN_LOW = 1e-12
 
 @dataclass(frozen=True)
 class CalibrationResult:
-    """What :func:`calibrate` returns.
+    """What :func:`fasciculation_dx.analysis.calibration.calibrate` returns.
 
     Attributes
     ----------
@@ -258,7 +258,7 @@ def write_calibrated(result: CalibrationResult, directory: str | Path, *, overwr
     Parameters
     ----------
     result
-        From :func:`calibrate`.
+        From :func:`fasciculation_dx.analysis.calibration.calibrate`.
     directory
         The folder to create; never the shipped priors, a folder inside them or one holding them.
     overwrite

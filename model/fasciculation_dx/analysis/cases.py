@@ -49,6 +49,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import EvidenceError, FasciculationDxError, Problem
+from ..inference.case_errors import number_hint
 from ..inference.evidence import observable_states
 from ..inference.soft import PROBABLY_PREFIX, likelihood, parse_value
 from ..network.priors import CONDITIONAL_FINDINGS, DEFAULT_SETTING, ETIOLOGY, RENAMED_NODES, Priors
@@ -309,7 +310,7 @@ def _soft_problem(node: str, states: tuple[str, ...], value: str) -> str:
     return (
         f"{node} must be empty (not recorded), a valid state of '{node}': {', '.join(states)}, or soft evidence "
         f"(~{states[-1]}, or weights such as {states[-1]}:0.8,{states[0]}:0.2). Got '{value}' instead."
-        f"{_closest(value, states)}"
+        f"{_closest(value, states)}{number_hint(value)}"
     )
 
 
@@ -571,7 +572,7 @@ def write_cases(
 def blank_undescribed(frame: pd.DataFrame) -> pd.DataFrame:
     """Empty the cells of findings that describe a finding's state not recorded in that row.
 
-    A finding of :data:`~fasciculation_dx.network.priors.CONDITIONAL_FINDINGS` (the pattern of
+    A finding of :data:`fasciculation_dx.network.priors.CONDITIONAL_FINDINGS` (the pattern of
     the weakness) is recorded only with the state it describes (``weakness = yes``); readers of
     case files refuse it otherwise, so simulated and randomly drawn tables blank it.
 

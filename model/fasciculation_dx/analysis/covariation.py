@@ -1,9 +1,9 @@
 """Parameter rows, queries and co-variation: what a one-way sensitivity analysis varies.
 
 A query names an event about the etiology (an etiology, a category, ``group:<group>`` or a list);
-a parameter row is named by :class:`Parameter`, ``(file, line)`` or ``"file:line"``. Changing one
-row keeps its column summing to one by rescaling the column's other states proportionally (see
-:mod:`fasciculation_dx.analysis.sensitivity`).
+a parameter row is named by :class:`fasciculation_dx.network.priors.Parameter`, ``(file, line)`` or
+``"file:line"``. Changing one row keeps its column summing to one by rescaling the column's other
+states proportionally (see :mod:`fasciculation_dx.analysis.sensitivity`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..network.priors import Parameter, Priors
 __all__ = ["ParameterRef", "resolve_query", "find_parameter", "covaried_values", "with_covaried_value"]
 
 ParameterRef = Parameter | tuple[str, int] | str
-"""A parameter row: the :class:`Parameter` itself, ``(file, line)`` or ``"file:line"``."""
+"""A parameter row: a :class:`fasciculation_dx.network.priors.Parameter`, ``(file, line)`` or ``"file:line"``."""
 
 BASE_RATES = "base_rates.csv"
 MODIFIERS = "etiology_modifiers.csv"

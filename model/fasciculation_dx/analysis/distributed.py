@@ -43,7 +43,7 @@ def posterior_dask(
     passthrough
         Non-evidence columns to copy to the output.
     on_impossible
-        As in :func:`~fasciculation_dx.inference.batch.posterior_batch`; errors are raised when the result
+        As in :func:`fasciculation_dx.inference.batch.posterior_batch`; errors are raised when the result
         is computed and name the rows (index labels) of the failing partition.
 
     Returns

@@ -28,7 +28,7 @@ has not seen (another simulated cohort, or a held-out share of the data).
 
 The reliability diagram pools every (case, etiology) pair, one-vs-rest, into equal-width bins of
 predicted probability and plots the observed frequency against the mean prediction, next to the
-same for ``P(pathological)``.
+same for ``P(pathological)``; each point is labelled with the number of cases in its bin.
 
 The decision curve (:meth:`Evaluation.decision_curve`, :func:`decision_curves`; see
 :mod:`.decision_curve`) gives the net benefit of referring for EMG when ``P(pathological)``
@@ -140,7 +140,7 @@ def evaluate(
     Parameters
     ----------
     cases
-        A case file, data frame or :class:`~.cases.Cases`; rows without an ``etiology`` are
+        A case file, data frame or :class:`fasciculation_dx.analysis.cases.Cases`; rows without an ``etiology`` are
         skipped.
     priors
         Priors or a priors directory; the shipped priors by default.
@@ -486,6 +486,24 @@ def reliability_table(evaluation: Evaluation, *, bins: int = 10, kind: str = "et
     return table[table["count"] > 0].reset_index(drop=True)
 
 
+_COUNT_OFFSETS = (
+    (0, 6, "center", "bottom"),
+    (0, -6, "center", "top"),
+    (6, 0, "left", "center"),
+    (-6, 0, "right", "center"),
+)
+"""Where overlaid series write their bin counts, in points from the marker: above, below, right, left, again."""
+
+_RELIABILITY_XLIM, _RELIABILITY_YLIM = (-0.03, 1.03), (-0.06, 1.09)
+"""The axes' limits of :func:`plot_reliability`: ``[0, 1]`` with room for the counts of points on its edges."""
+
+_RELIABILITY_PANELS = (
+    ("etiology", "every etiology, one-vs-rest", "(patient, cause) pairs"),
+    ("pathological", "P(pathological)", "patients"),
+)
+"""Each panel of :func:`plot_reliability`: its ``kind``, its title and what its bin counts count."""
+
+
 def plot_reliability(
     evaluations: Evaluation | Mapping[str, Evaluation],
     path: str | Path | None = None,
@@ -496,10 +514,17 @@ def plot_reliability(
 ):
     """Draw reliability diagrams (all etiologies one-vs-rest, and benign vs pathological).
 
+    Each point is one bin of :func:`reliability_table`, written with its number of cases beside it
+    (in the series' colour; ``gid`` ``"count:<name>"``), since a point resting on 3 cases says much
+    less than one resting on 3,000. Bins with no cases have no point. The etiology panel counts
+    (patient, cause) pairs, the other panel patients.
+
     Parameters
     ----------
     evaluations
         One evaluation, or ``{name: Evaluation}`` to overlay (e.g. before and after calibration).
+        The first series writes its counts above its points, the second below, the third to the
+        right, the fourth to the left (and so on, in turn).
     path
         When given, save the figure there as PNG, atomically (a temporary file in the same folder,
         renamed over ``path`` when complete; see :func:`fasciculation_dx.atomic.atomic_file`).
@@ -510,29 +535,38 @@ def plot_reliability(
         A title over both panels.
     overwrite
         Whether an existing ``path`` may be replaced (``evaluate --reliability`` passes
-        ``--overwrite``); when false, an existing file raises :class:`~.errors.OutputExistsError`.
+        ``--overwrite``); when false, an existing file raises :class:`fasciculation_dx.errors.OutputExistsError`.
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure (not attached to pyplot, so nothing is shown unless displayed).
     """
+    from itertools import cycle
+
     from matplotlib.figure import Figure  # lazily: plotting is optional
 
     if isinstance(evaluations, Evaluation):
         evaluations = {"model": evaluations}
-    fig = Figure(figsize=(10, 4.6), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, kind, label in zip(axes, ("etiology", "pathological"), ("every etiology, one-vs-rest", "P(pathological)")):
+    fig = Figure(figsize=(10, 4.9), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    for ax, (kind, label, counted) in zip(axes, _RELIABILITY_PANELS):
         ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfectly calibrated")
-        for name, ev in evaluations.items():
+        for (name, ev), (dx, dy, ha, va) in zip(evaluations.items(), cycle(_COUNT_OFFSETS)):
             table = reliability_table(ev, bins=bins, kind=kind)
-            ax.plot(table["mean_predicted"], table["observed"], marker="o", label=name)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+            (line,) = ax.plot(table["mean_predicted"], table["observed"], marker="o", label=name)
+            for x, y, n in zip(table["mean_predicted"], table["observed"], table["count"]):
+                note = ax.annotate(
+                    f"{n:,}", (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                    fontsize=6.5, color=line.get_color(), bbox={"boxstyle": "square,pad=0.05", "fc": "white",
+                    "ec": "none", "alpha": 0.7},
+                )  # fmt: skip
+                note.set_gid(f"count:{name}")
+        ax.set_xlim(*_RELIABILITY_XLIM)  # a margin around [0, 1] keeps the counts of edge points inside
+        ax.set_ylim(*_RELIABILITY_YLIM)
         ax.set_xlabel("mean predicted probability")
         ax.set_ylabel("observed frequency")
-        ax.set_title(label)
+        ax.set_title(f"{label}\nnumbers: {counted} in each bin", fontsize=10)
         ax.legend(loc="upper left", fontsize="small")
     if title:
         fig.suptitle(title)

@@ -32,6 +32,7 @@ from .covariation import (
     resolve_query,
     with_covaried_value,
 )
+from .parameter_words import describe_parameter
 
 __all__ = ["Scenario", "SensitivityFunction", "sensitivity_function", "base_rate_function"]
 
@@ -213,7 +214,7 @@ class SensitivityFunction:
     parameter
         The parameter row varied.
     query
-        The query's label (see :func:`resolve_query`).
+        The query's label (see :func:`fasciculation_dx.analysis.covariation.resolve_query`).
     current
         The parameter's value in the priors.
     posterior
@@ -236,6 +237,11 @@ class SensitivityFunction:
         the rectangular hyperbola on its axis of symmetry); None when there is none.
     low, high, at_low, at_high
         The parameter's plausible range and the posterior at its ends.
+    evaluate
+        The function itself (``self(x)`` calls it).
+    description
+        The parameter in words with its parents' names (see
+        :func:`fasciculation_dx.analysis.parameter_words.describe_parameter`).
     """
 
     parameter: Parameter
@@ -253,6 +259,7 @@ class SensitivityFunction:
     at_low: float
     at_high: float
     evaluate: Callable[[float], float] = field(repr=False, compare=False)
+    description: str = ""
 
     def __call__(self, x: float | np.ndarray) -> float | np.ndarray:
         """Return the query's posterior with the parameter at ``x`` (scalar or array)."""
@@ -314,6 +321,7 @@ def build_function(scn: Scenario, param: Parameter, mask: np.ndarray, label: str
             evaluate(param.low),
             evaluate(param.high),
             evaluate,
+            describe_parameter(scn.priors, param),
         )
 
     cache: dict[float, float] = {}
@@ -346,6 +354,7 @@ def build_function(scn: Scenario, param: Parameter, mask: np.ndarray, label: str
         evaluate(param.low),
         evaluate(param.high),
         evaluate,
+        describe_parameter(scn.priors, param),
     )
 
 
@@ -362,7 +371,7 @@ def sensitivity_function(
     model
         A :class:`fasciculation_dx.Model` (its priors and setting are used).
     parameter
-        The parameter row: a :class:`Parameter`, ``(file, line)`` or ``"file:line"``.
+        The parameter row: a :class:`fasciculation_dx.network.priors.Parameter`, ``(file, line)`` or ``"file:line"``.
     evidence
         ``{node: state}``.
     query

@@ -15,10 +15,10 @@ Two-state columns
 Columns with more states (CPT columns, one setting's base rates)
     Each state ``i`` draws ``x_i = exp(y_i)`` independently and the column is ``x / sum(x)``
     (a logistic-normal draw). Each state starts from its own two-state fit above; then, on a
-    fixed Latin-hypercube sample of :data:`CALIBRATION_DRAWS`, the locations are shifted until the
+    fixed Latin-hypercube sample of ``CALIBRATION_DRAWS``, the locations are shifted until the
     normalised means are the point values and the scales rescaled until the normalised quantiles
     are the state's targets; last, with the scales fixed, the locations are shifted until the
-    means are the point values within :data:`MEAN_TOLERANCE` (each state's own normal integrated
+    means are the point values within ``MEAN_TOLERANCE`` (each state's own normal integrated
     by quadrature, the others' sum sampled). The draws' means equal the point values within 2%
     (about 1% for the shipped priors). A state's targets are its range clipped to what the other
     rows allow (:func:`reachable_range`). Dividing by the sum adds the other states' spread to a

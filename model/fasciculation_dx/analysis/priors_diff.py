@@ -1,7 +1,7 @@
 """What changed between two priors directories, ranked by the effect on posteriors.
 
 Rows of the parameter files (``base_rates.csv``, ``etiology_modifiers.csv``, ``cpts/*.csv``) are
-matched by file and key (see :class:`~fasciculation_dx.network.priors.Parameter`), never by line,
+matched by file and key (see :class:`fasciculation_dx.network.priors.Parameter`), never by line,
 so reordered files compare equal. A matched row is
 
 - **changed** when its value differs;
@@ -12,11 +12,11 @@ Rows present in one directory only are listed as added or removed.
 
 The effect of a changed row is measured on named scenarios: A's priors with only that row set to
 B's value (its column's other states rescaled proportionally, as in
-:func:`~fasciculation_dx.analysis.covariation.with_covaried_value`; a relative risk changes alone),
+:func:`fasciculation_dx.analysis.covariation.with_covaried_value`; a relative risk changes alone),
 and the largest absolute change of any etiology's posterior over the scenarios and care settings.
 A row whose node is not among a scenario's findings has no effect on it, so a row can rank last
 only because no scenario looks at it. The posteriors are exact, computed for all rows of a
-scenario at once by :class:`~fasciculation_dx.analysis.draws.Evaluator` (one change per "draw").
+scenario at once by :class:`fasciculation_dx.analysis.draws.Evaluator` (one change per "draw").
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from ..inference.compiled import CompiledEngine
 from ..inference.evidence import check_evidence
 from ..network.etiology import EtiologyFitError
 from ..network.loader import load_priors
-from ..network.priors import WILDCARD, Parameter, Priors
-from .covariation import BASE_RATES, MODIFIERS, covaried_values, node_of
+from ..network.priors import Parameter, Priors
+from .covariation import covaried_values
 from .draws import Evaluator, Plan
+from .parameter_words import describe_parameter  # re-exported: it lived here first
 
 __all__ = ["ParameterChange", "PriorsDiff", "diff_priors", "describe_parameter"]
 
@@ -51,7 +52,7 @@ class ParameterChange:
     Attributes
     ----------
     file, key
-        The row's file and key (see :class:`~fasciculation_dx.network.priors.Parameter`).
+        The row's file and key (see :class:`fasciculation_dx.network.priors.Parameter`).
     parameter
         The row in words, e.g. ``weakness=yes | motor_axon_loss=present, myopathy=absent``.
     line_a, line_b
@@ -156,39 +157,6 @@ def _json(value):
     if isinstance(value, tuple):
         return [_json(v) for v in value]
     return value
-
-
-def describe_parameter(priors: Priors, param: Parameter) -> str:
-    """Return a parameter row in words: node, parent names=states, state.
-
-    Parameters
-    ----------
-    priors
-        The priors holding the row (for the node's parent names).
-    param
-        The row.
-
-    Returns
-    -------
-    str
-        ``base rate of als in primary_care``, ``relative risk of als given age_group=under_40``
-        (``*`` as ``every other etiology``) or ``weakness=yes | motor_axon_loss=present, ...``
-        (``*`` as ``any``).
-    """
-    if param.file == BASE_RATES:
-        setting, etiology = param.key
-        return f"base rate of {etiology} in {setting}"
-    if param.file == MODIFIERS:
-        parent, state, etiology = param.key
-        target = "every other etiology" if etiology == WILDCARD else etiology
-        return f"relative risk of {target} given {parent}={state}"
-    node = node_of(priors, param) or Path(param.file).stem
-    parents = priors.nodes[node].parents if node in priors.nodes else ()
-    *values, state = param.key
-    if len(parents) != len(values):  # cannot happen in validated priors; say what is known
-        parents = tuple(f"parent{i + 1}" for i in range(len(values)))
-    given = ", ".join(f"{p}={'any' if v == WILDCARD else v}" for p, v in zip(parents, values))
-    return f"{node}={state}" + (f" | {given}" if given else "")
 
 
 def _rows(priors: Priors) -> dict[tuple[str, tuple[str, ...]], Parameter]:

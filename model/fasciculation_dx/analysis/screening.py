@@ -26,6 +26,7 @@ from .covariation import (
     resolve_query,
 )
 from .one_way import safe_ratio, setup_scenario
+from .parameter_words import describe_parameter
 
 __all__ = ["screen", "compare_settings"]
 
@@ -53,7 +54,7 @@ def screen(
     evidence
         ``{node: state}``.
     query
-        See :func:`sensitivity_function`.
+        See :func:`fasciculation_dx.analysis.one_way.sensitivity_function`.
     parameters
         Restrict to these rows; every parameter by default.
     progress
@@ -63,7 +64,9 @@ def screen(
     -------
     pandas.DataFrame
         One row per parameter, sorted by ``swing`` descending, with columns ``parameter``
-        (``file:line``), ``file``, ``line``, ``key`` (the row's key joined by ``/``), ``value``,
+        (``file:line``), ``file``, ``line``, ``key`` (the row's key joined by ``/``), ``description``
+        (the row in words with its parents' names, see
+        :func:`fasciculation_dx.analysis.parameter_words.describe_parameter`), ``value``,
         ``low``, ``high``, ``at_low``, ``at_high``, ``swing`` (``|at_high - at_low|``),
         ``linear_fractional`` and ``source_id``. ``attrs["posterior"]`` holds the query's
         posterior at the point values, ``attrs["query"]`` its label.
@@ -115,6 +118,7 @@ def screen(
                 "file": param.file,
                 "line": param.line,
                 "key": "/".join(param.key),
+                "description": describe_parameter(priors, param),
                 "value": param.value,
                 "low": param.low,
                 "high": param.high,

@@ -41,7 +41,7 @@ Where it lives
     (queries, parameter rows, co-variation), :mod:`.one_way` (sensitivity functions),
     :mod:`.screening` (screening and setting comparison) and :mod:`.thresholds`.
     Every function takes a model-like object (``priors``, ``setting`` and, optionally, a compiled
-    ``inference`` engine to reuse) or the priors, never the :class:`~fasciculation_dx.Model` facade
+    ``inference`` engine to reuse) or the priors, never the :class:`fasciculation_dx.Model` facade
     itself, so the analysis wing does not depend on it.
 """
 

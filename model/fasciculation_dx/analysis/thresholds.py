@@ -140,7 +140,7 @@ def threshold(
     evidence
         ``{node: state}``.
     query
-        See :func:`sensitivity_function`; ``"pathological"`` by default.
+        See :func:`fasciculation_dx.analysis.one_way.sensitivity_function`; ``"pathological"`` by default.
     target
         The posterior probability of interest (0.05 by default: a pathological cause likely
         enough to refer for EMG).

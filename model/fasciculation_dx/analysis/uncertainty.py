@@ -33,9 +33,9 @@ Evaluating
     to the same tolerance; each draw leaves the batch once converged). The refit sums over every
     configuration of the etiology's parents; because most relative risks are the reference row,
     the etiologies that no trigger modifies are summed over the context parents only (an exact
-    rearrangement, see :class:`.draws._RootFactors`), which makes it several times faster. The mechanism
-    layer is restricted to the mechanisms that are parents of observed findings (the others sum
-    out exactly).
+    rearrangement, see ``_RootFactors`` in :mod:`fasciculation_dx.analysis.draws`), which makes it several
+    times faster. The mechanism layer is restricted to the mechanisms that are parents of observed
+    findings (the others sum out exactly).
 """
 
 from __future__ import annotations

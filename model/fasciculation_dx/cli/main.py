@@ -172,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print machine-readable JSON")
     c.add_argument("term", nargs="?", default=None, metavar="TERM", help="a cause's name or another name")
 
+    sc = sub.add_parser(
+        "schema",
+        help="describe the case-file columns and every value they accept (Markdown or JSON Schema)",
+        description="Describe the case files of score, calibrate and evaluate, built from the priors: every "
+        "column with its meaning, panel and tier, every allowed state, soft evidence, the numeric cut-offs "
+        "that bin a lab value or age into a state, the care settings and the etiologies. Printed as Markdown, "
+        "or with --json as a JSON Schema (draft 2020-12) of one row.",
+    )
+    add_priors_option(sc)
+    sc.add_argument("--json", action="store_true", help="a JSON Schema (draft 2020-12) of one row, not Markdown")
+    sc.add_argument("--out", "-o", type=Path, default=None, metavar="FILE", help="write to FILE, not to stdout")
+    sc.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+
     d = sub.add_parser("demo", help="rank the causes for a few example patients")
     common(d)
     for module, commands in EXTENSIONS:
@@ -245,6 +258,22 @@ def _causes(args) -> int:
     return 0
 
 
+def _schema(args) -> int:
+    from ..atomic import atomic_file, check_file_target
+    from ..reporting.case_schema import render_schema
+
+    if args.out is not None:
+        check_file_target(args.out, overwrite=args.overwrite)
+    text = render_schema(load_priors_option(args.priors), "json" if args.json else "markdown")
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    with atomic_file(args.out, overwrite=args.overwrite, checked=True) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def _demo(args) -> int:
     model = _model(args)
     from ..reporting.scenarios import DEMO_PATIENTS
@@ -260,7 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"query": _query, "validate": _validate, "nodes": _nodes, "causes": _causes, "demo": _demo}
+    handlers = {
+        "query": _query,
+        "validate": _validate,
+        "nodes": _nodes,
+        "causes": _causes,
+        "demo": _demo,
+        "schema": _schema,
+    }
     for module, commands in EXTENSIONS:
         for command in commands:
             handlers[command] = getattr(import_module(f".{module}", __package__), f"run_{command}")

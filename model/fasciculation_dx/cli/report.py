@@ -1,11 +1,11 @@
 """The ``report`` command of ``fasciculation-dx``: regenerate ``reports/``.
 
-:mod:`fasciculation_dx.cli.main` registers it::
+:mod:`fasciculation_dx.cli.main` registers it:
 
     add_report_parser(subparsers)    # fasciculation-dx report [--out reports] [--seed 0] [--priors DIR] [--draws N]
 
 and dispatches with ``run_report(args)``, which returns the exit status and raises
-:class:`~fasciculation_dx.errors.FasciculationDxError` for the caller's error handler.
+:class:`fasciculation_dx.errors.FasciculationDxError` for the caller's error handler.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The research commands of ``fasciculation-dx``: ``calibrate``, ``simulate``, ``evaluate`` and ``diff``.
 
 Each command is a pair ``add_<cmd>_parser(subparsers)`` / ``run_<cmd>(args) -> int`` so that the
-main command line can register it; :func:`main` runs them on their own
+main command line can register it; :func:`fasciculation_dx.cli.main.main` runs them on their own
 (``python -m fasciculation_dx.cli.research``).
 """
 

@@ -1,4 +1,7 @@
-"""The ``fasciculation-dx score`` command: score a file of cases (the work is in :mod:`.scoring`)."""
+"""The ``fasciculation-dx score`` command: score a file of cases.
+
+The work is in :mod:`fasciculation_dx.analysis.scoring`.
+"""
 
 from __future__ import annotations
 

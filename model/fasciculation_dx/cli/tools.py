@@ -1,12 +1,12 @@
 """The ``serve`` and ``export`` commands of ``fasciculation-dx``.
 
-Each command is a pair of functions that :mod:`fasciculation_dx.cli.main` registers::
+Each command is a pair of functions that :mod:`fasciculation_dx.cli.main` registers:
 
     add_serve_parser(subparsers)     # fasciculation-dx serve [--host] [--port] [--setting] [--priors]
     add_export_parser(subparsers)    # fasciculation-dx export --format F [--setting] [--priors] -o FILE [--force]
 
 and dispatches with ``run_serve(args)`` / ``run_export(args)``, which return the exit status and
-raise :class:`~fasciculation_dx.errors.FasciculationDxError` for the caller's error handler.
+raise :class:`fasciculation_dx.errors.FasciculationDxError` for the caller's error handler.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Exact etiology posteriors for a whole table of cases at once, vectorised over the cases.
 
 The network's layered structure (see :mod:`fasciculation_dx.inference.compiled`) makes the joint of the
-etiology ``e`` and a case's evidence ``E`` a product of three factors::
+etiology ``e`` and a case's evidence ``E`` a product of three factors:
 
     P(e, E) = R(e; roots in E) * D(e; direct findings in E) * prod_c M_c(e; findings of component c)
 
@@ -201,8 +201,8 @@ class BatchScorer:
         Parameters
         ----------
         engine
-            A :class:`CompiledEngine`; any other engine (e.g. the pgmpy reference) is replaced by
-            a compiled engine for the same priors and setting, since both are exact.
+            A :class:`fasciculation_dx.inference.compiled.CompiledEngine`; any other engine (e.g. the pgmpy
+            reference) is replaced by a compiled engine for the same priors and setting, since both are exact.
         priors
             The priors, used only when ``engine`` is not compiled and has no ``priors``.
 
@@ -581,8 +581,8 @@ def posterior_batch(
     Parameters
     ----------
     engine
-        The model's engine (a :class:`CompiledEngine`; any other engine with ``setting`` is
-        replaced by a compiled one for the same priors, which gives the same answers).
+        The model's engine (a :class:`fasciculation_dx.inference.compiled.CompiledEngine`; any other engine with
+        ``setting`` is replaced by a compiled one for the same priors, which gives the same answers).
     priors
         The model's priors.
     cases

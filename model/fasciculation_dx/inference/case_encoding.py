@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import EvidenceError
 from ..network.priors import CONDITIONAL_FINDINGS, ETIOLOGY, RENAMED_NODES
-from .case_errors import CaseProblem
+from .case_errors import CaseProblem, number_hint
 from .soft import PROBABLY_PREFIX, Likelihood, likelihood, parse_value
 
 __all__ = ["ALLOWED_COLUMNS", "CATEGORY_COLUMNS", "SoftCells", "SoftColumn", "encode_cases", "strip_columns"]
@@ -87,7 +87,7 @@ def encode_cases(
     Returns
     -------
     root_codes, finding_codes : numpy.ndarray
-        As taken by :meth:`joint_codes`.
+        As taken by :meth:`fasciculation_dx.inference.batch.BatchScorer.joint_codes`.
     problems : list of CaseProblem
         Every problem found; empty when the table is valid.
     soft : SoftCells
@@ -232,7 +232,7 @@ def _encode_column(
                 str(node),
                 f"column '{node}': invalid soft evidence {value!r}: {why}"
                 if why
-                else f"column '{node}': invalid state {value!r}.{_closest(value, states)} "
+                else f"column '{node}': invalid state {value!r}.{_closest(value, states)}{number_hint(value)} "
                 f"Valid states: {valid}, or soft evidence such as ~{states[-1]} or "
                 f"{states[-1]}:0.8,{states[0]}:0.2; leave the cell empty if unobserved",
                 value,

@@ -6,10 +6,33 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import EvidenceError, ImpossibleEvidenceError
+from .measurements import parse_quantity
 
-__all__ = ["CaseProblem", "CaseTableError", "ImpossibleCasesError"]
+__all__ = ["CaseProblem", "CaseTableError", "ImpossibleCasesError", "number_hint"]
 
 _SHOW_ROWS = 10  # row labels listed per problem in an error message
+
+
+def number_hint(value: str) -> str:
+    """Return a sentence saying that case files take states, when an invalid cell holds a number.
+
+    Parameters
+    ----------
+    value
+        The invalid cell, e.g. ``"1.9mmol/L"`` or ``"58"``.
+
+    Returns
+    -------
+    str
+        The sentence with a leading space, or ``""`` when ``value`` is not a number.
+    """
+    if parse_quantity(value) is None:
+        return ""
+    return (
+        " Case-file cells take states, not numbers: bin the value with the cut-offs that "
+        "'fasciculation-dx schema' lists (single queries, on the command line or Model.posterior, "
+        "read numbers with units)."
+    )
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,7 @@ class CompiledEngine:
         tuple of numpy.ndarray
             ``(first, second)``: the rows of ``_root_by_pattern`` and ``_root_patterns[1]`` that
             hold each case's patterns (digit 0 = not recorded, ``s + 1`` = state ``s``, the first
-            root of a group most significant, as :func:`_pattern_indicators` numbers them).
+            root of a group most significant, as ``_pattern_indicators`` numbers them).
         """
         radix = [len(self.priors.nodes[r].states) + 1 for r in self.roots]
         split = len(self._root_groups[0])

@@ -97,7 +97,7 @@ class EvidenceChecker:
         tuple
             The checked evidence (as :func:`check_evidence` returns it) and ``{node: Binned}`` for
             every value entered as a number (``calcium=1.9mmol/L``, ``age=58``), in the order entered;
-            :meth:`~fasciculation_dx.inference.measurements.Binned.describe` gives the line to show.
+            :meth:`fasciculation_dx.inference.measurements.Binned.describe` gives the line to show.
         """
         binned: dict[str, Binned] = {}
         return self._check(evidence, binned), binned
@@ -236,7 +236,7 @@ def check_evidence(priors: Priors, evidence: Mapping[str, object]) -> dict[str, 
     -------
     dict
         The evidence with every soft value as a normalised
-        :class:`~fasciculation_dx.inference.soft.Likelihood` (a hard state when only one weight is
+        :class:`fasciculation_dx.inference.soft.Likelihood` (a hard state when only one weight is
         positive), and former node names replaced by the current ones.
 
     Raises
@@ -251,7 +251,7 @@ def check_evidence(priors: Priors, evidence: Mapping[str, object]) -> dict[str, 
 def drop_undescribed(evidence: Mapping[str, str]) -> dict[str, str]:
     """Leave out the findings that describe a finding's state that is not entered.
 
-    A finding of :data:`~fasciculation_dx.network.priors.CONDITIONAL_FINDINGS` (the pattern of
+    A finding of :data:`fasciculation_dx.network.priors.CONDITIONAL_FINDINGS` (the pattern of
     the weakness) is entered only with the state it describes (``weakness = yes``); this drops it
     otherwise, for evidence drawn at random.
 

@@ -261,7 +261,7 @@ def bin_measurements(priors: Priors, evidence: Mapping[str, object]) -> dict[str
     """Return how each numeric value in ``evidence`` is binned, keyed by the node it sets.
 
     Entries that are states or soft evidence are left out; an invalid numeric value raises as
-    :func:`~fasciculation_dx.inference.evidence.check_evidence` does.
+    :func:`fasciculation_dx.inference.evidence.check_evidence` does.
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from ..errors import EvidenceError
-from ..network.red_flags import red_flags_present
+from ..network.red_flags import group_red_flags, red_flags_present
 from .explain import explain_posterior
 from .information import MIN_GAIN, check_test_options, rank_tests, unconfirmed_findings
 from .shared_mechanism import shared_mechanism_notes
@@ -92,7 +92,9 @@ def query_result(
         that add almost nothing because another finding already established their mechanism; see
         :func:`fasciculation_dx.inference.shared_mechanism.shared_mechanism_notes`), ``red_flags``
         (the entered findings a guideline lists as red flags, from ``red_flags.csv``; see
-        :func:`fasciculation_dx.network.red_flags.red_flags_present`) and ``asked``
+        :func:`fasciculation_dx.network.red_flags.red_flags_present`), ``red_flag_groups`` (the same
+        grouped by guideline, a sentence they share said once; see
+        :func:`fasciculation_dx.network.red_flags.group_red_flags`) and ``asked``
         (records ``cause``, ``rank``, ``probability``, ``group``, ``category`` for ``causes``), and
         ``values``: how each value entered as a number was binned (records with ``node``, ``value``,
         ``unit``, ``state``, ``reference`` and ``text``; see
@@ -152,6 +154,7 @@ def query_result(
         min_gain=min_gain,
     )[:top]
     entered = {k: v if isinstance(v, str) else v.as_dict() for k, v in evidence.items()}
+    flags = red_flags_present(model.priors, entered)
     result = {
         "setting": model.setting,
         "setting_description": model.priors.settings[model.setting],
@@ -159,7 +162,8 @@ def query_result(
         "prior_pathological": float(sum(p for p, path in zip(prior, pathological) if path)),
         "evidence": entered,
         "values": [b.as_dict() for b in binned.values()],
-        "red_flags": red_flags_present(model.priors, entered),
+        "red_flags": flags,
+        "red_flag_groups": group_red_flags(flags),
         "posterior": posterior,
         "category": category,
         "group": group,

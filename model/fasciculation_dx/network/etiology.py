@@ -2,7 +2,7 @@
 
 ``base_rates.csv`` gives the etiology's marginal distribution in each care setting and
 ``etiology_modifiers.csv`` a relative risk per (parent state, etiology). For a configuration
-``c`` of the etiology's parents (context and triggers)::
+``c`` of the etiology's parents (context and triggers):
 
     P(etiology = e | c) = w(e) * prod_p RR(p, c_p, e) / Z(c)
 

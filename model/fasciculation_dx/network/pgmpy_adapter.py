@@ -98,7 +98,7 @@ class ReferenceEngine:
         """``P(node | evidence)`` in the node's state order; NaN when the evidence is impossible.
 
         A value of ``evidence`` is a state, or soft evidence: a mapping ``{state: weight}`` (a
-        :class:`~fasciculation_dx.inference.soft.Likelihood`), passed to pgmpy as
+        :class:`fasciculation_dx.inference.soft.Likelihood`), passed to pgmpy as
         ``virtual_evidence``.
         """
         states = self.priors.nodes[node].states

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..inference.query import DISCLAIMER
 from ..model import Model
-from .markdown import md_table, num, pct, stamp_markdown, write_csv, write_text
+from .markdown import md_table, num, pct, stamp_line, stamp_markdown, write_csv, write_text
 
 __all__ = ["accuracy_by_setting", "clinical_dir", "score_case_file", "write_clinical"]
 
@@ -121,7 +121,7 @@ def write_clinical(models: dict[str, Model], stamp: Mapping, out: Path, cases_di
         "Published case reports and teaching cases entered as evidence; the rank of the confirmed "
         "etiology in the model's differential. " + DISCLAIMER,
         "",
-        *stamp_markdown(stamp),
+        *stamp_line(stamp),
     ]
     written: list[Path] = []
     found = False
@@ -168,6 +168,7 @@ def write_clinical(models: dict[str, Model], stamp: Mapping, out: Path, cases_di
             f"No case files were found (looked for `cases.csv` and `reachability.csv` in `{cases_dir.name}/`).",
             "",
         ]
+    lines += stamp_markdown(stamp)
     written.append(write_text(out / "clinical_cases.md", lines))
     return written
 

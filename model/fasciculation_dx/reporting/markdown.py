@@ -25,6 +25,7 @@ __all__ = [
     "new_figure",
     "save_figure",
     "stamp_markdown",
+    "stamp_line",
 ]
 
 SVG_HASH_SALT = "fasciculation_dx"
@@ -111,8 +112,21 @@ def save_figure(fig, stem: Path) -> list[Path]:
     return paths
 
 
+def stamp_line(stamp: Mapping) -> list[str]:
+    """Return a one-line provenance note for the top of a report; the full stamp goes at its end."""
+    return [
+        f"Generated from the `{stamp['priors']}` priors at commit `{str(stamp['commit'])[:12]}` "
+        f"(Monte Carlo seed `{stamp['seed']}`); the priors' digests are under [Provenance](#provenance) "
+        "at the end.",
+        "",
+    ]
+
+
 def stamp_markdown(stamp: Mapping) -> list[str]:
-    """Return the provenance stamp as markdown lines (a list and a table of priors digests)."""
+    """Return the provenance stamp as markdown lines (a list and a table of priors digests).
+
+    Reports put it last, after their content and links, with :func:`stamp_line` at the top.
+    """
     lines = [
         "## Provenance",
         "",

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..inference.query import DISCLAIMER
-from ..network.priors import LAYERS, VERIFICATIONS, Priors
-from .markdown import md_table, new_figure, save_figure, stamp_markdown, write_csv, write_text
+from ..network.priors import ETIOLOGY, LAYERS, VERIFICATIONS, Priors
+from .layered_layout import Layout, layered_layout, wrap_words
+from .markdown import (
+    matplotlib_module,
+    md_table,
+    new_figure,
+    save_figure,
+    stamp_line,
+    stamp_markdown,
+    write_csv,
+    write_text,
+)
 
-__all__ = ["draw_structure", "verification_counts", "write_model_card"]
+__all__ = ["draw_structure", "node_label", "structure_layout", "verification_counts", "write_model_card"]
 
 _LAYER_COLOURS = {
     "context": "#8172b2",
@@ -22,97 +30,135 @@ _LAYER_COLOURS = {
     "mechanism": "#55a868",
     "finding": "#4c72b0",
 }
+FONT_SIZE = 5.5  # points
+LABEL_WIDTH = 14  # characters before a label wraps (at a word boundary)
+BOX_PAD = 0.25  # the label box's padding, in font sizes
+ROW_GAP = 64.0  # points between rows
+MAX_ROW = 16  # nodes per row at most; a longer layer is split into rows
 
 
-def _layer_rows(priors: Priors, width: int = 16) -> list[tuple[str, list[str]]]:
-    """Split each layer's nodes into drawing rows of at most ``width``, ordered to limit crossings."""
-    by_layer = {layer: [n for n, s in priors.nodes.items() if s.layer == layer] for layer in LAYERS}
-    rows: list[tuple[str, list[str]]] = []
-    placed: dict[str, float] = {}
-    for layer in LAYERS:
-        nodes = by_layer[layer]
-        if not nodes:
-            continue
+def node_label(node: str) -> str:
+    """Return a node's drawn label: its name with spaces, wrapped only between words."""
+    return "\n".join(wrap_words(node.replace("_", " "), LABEL_WIDTH))
 
-        def parent_x(n: str) -> float:
-            xs = [placed[p] for p in priors.nodes[n].parents if p in placed]
-            return float(np.mean(xs)) if xs else 0.5
 
-        nodes = sorted(nodes, key=lambda n: (round(parent_x(n), 6), n)) if layer in ("mechanism", "finding") else nodes
-        size = -(-len(nodes) // -(-len(nodes) // width))  # rows of even length, at most ``width``
-        chunks = [nodes[i : i + size] for i in range(0, len(nodes), size)]
-        for chunk in chunks:
-            xs = np.linspace(0.04, 0.96, len(chunk)) if len(chunk) > 1 else np.array([0.5])
-            for n, x in zip(chunk, xs):
-                placed[n] = float(x)
-            rows.append((layer, chunk))
-    return rows
+def _label_widths(priors: Priors) -> dict[str, float]:
+    """Return each node's box width in points, measured from the font's glyph outlines."""
+    matplotlib_module()  # a clear error when matplotlib is missing
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    measure, prop = TextToPath(), FontProperties(size=FONT_SIZE)
+    return {
+        n: max(measure.get_text_width_height_descent(line, prop, ismath=False)[0] for line in node_label(n).split("\n"))
+        + 2 * BOX_PAD * FONT_SIZE
+        for n in priors.nodes
+    }
+
+
+def structure_layout(priors: Priors) -> Layout:
+    """Lay the network out in layered rows (see :mod:`.layered_layout`), coordinates in points.
+
+    Parameters
+    ----------
+    priors
+        Validated priors.
+
+    Returns
+    -------
+    Layout
+    """
+    return layered_layout(
+        {n: s.layer for n, s in priors.nodes.items()},
+        {n: s.parents for n, s in priors.nodes.items()},
+        _label_widths(priors),
+        LAYERS,
+        max_row=MAX_ROW,
+        row_gap=ROW_GAP,
+        hubs=(ETIOLOGY,),
+    )
 
 
 def draw_structure(priors: Priors, ax=None):
     """Draw the network as a layered DAG (context and triggers on top, findings at the bottom).
+
+    Rows and the order within them come from :func:`structure_layout`; one data unit is one
+    point, so on a figure made here (``ax`` omitted) no two label boxes of a row overlap. Each
+    label's node name is stored as its artist's ``gid`` (``node:NAME``).
 
     Parameters
     ----------
     priors
         Validated priors.
     ax
-        Axes to draw on; a new figure when omitted.
+        Axes to draw on; a new figure sized to the layout when omitted.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
-    if ax is None:
-        ax = new_figure((17, 12)).add_subplot()
-    rows = _layer_rows(priors)
-    pos: dict[str, tuple[float, float]] = {}
-    for r, (_, chunk) in enumerate(rows):
-        y = 1.0 - r / max(len(rows) - 1, 1)
-        xs = np.linspace(0.04, 0.96, len(chunk)) if len(chunk) > 1 else np.array([0.5])
-        for n, x in zip(chunk, xs):
-            pos[n] = (float(x), y)
     from matplotlib.collections import LineCollection
 
+    layout = structure_layout(priors)
+    xs = [x for x, _ in layout.pos.values()]
+    ys = [y for _, y in layout.pos.values()]
+    left, right, top, bottom = 70.0, 12.0, 40.0, 16.0  # margins in points: layer names, title
+    x0, x1 = min(xs) - 40.0 - left, max(xs) + 40.0 + right
+    y0, y1 = min(ys) - bottom, max(ys) + top
+    if ax is None:
+        ax = new_figure(((x1 - x0) / 72, (y1 - y0) / 72)).add_axes((0, 0, 1, 1))
     for layer in LAYERS:
-        segments = [
-            [pos[parent], pos[child]]
-            for child, spec in priors.nodes.items()
-            if spec.layer == layer
-            for parent in spec.parents
-        ]
-        if segments:
-            ax.add_collection(LineCollection(segments, colors=_LAYER_COLOURS[layer], alpha=0.3, linewidths=0.6))
-    for n, (x, y) in pos.items():
-        layer = priors.nodes[n].layer
-        label = "\n".join(textwrap.wrap(n.replace("_", " "), 13))
+        for hub in (True, False):
+            # the etiology's edges to its many children are thinner and lighter than the rest
+            segments = [
+                points
+                for parent, child, points in layout.edges
+                if priors.nodes[child].layer == layer and (parent == ETIOLOGY) == hub
+            ]
+            if segments:
+                ax.add_collection(
+                    LineCollection(
+                        segments,
+                        colors=_LAYER_COLOURS[layer],
+                        alpha=0.25 if hub else 0.45,
+                        linewidths=0.4 if hub else 0.6,
+                    )
+                )
+    for n, (x, y) in layout.pos.items():
         ax.text(
             x,
             y,
-            label,
+            node_label(n),
             ha="center",
             va="center",
-            fontsize=5.5,
+            fontsize=FONT_SIZE,
             zorder=3,
+            gid=f"node:{n}",
             bbox={
-                "boxstyle": "round,pad=0.25",
+                "boxstyle": f"round,pad={BOX_PAD}",
                 "facecolor": "white",
-                "edgecolor": _LAYER_COLOURS[layer],
+                "edgecolor": _LAYER_COLOURS[priors.nodes[n].layer],
                 "linewidth": 0.9,
             },
         )
-    seen = []
-    for r, (layer, _) in enumerate(rows):
-        if layer in seen:
+    seen: set[str] = set()
+    for row, layer in zip(layout.rows, layout.row_layers):
+        if layer in seen or not row:
             continue
-        seen.append(layer)
-        y = 1.0 - r / max(len(rows) - 1, 1)
-        ax.text(-0.01, y, layer, ha="right", va="center", fontsize=8, color=_LAYER_COLOURS[layer], weight="bold")
-    ax.set_xlim(-0.09, 1.01)
-    ax.set_ylim(-0.06, 1.06)
+        seen.add(layer)
+        y = layout.pos[row[0]][1]
+        ax.text(
+            x0 + left - 6, y, layer, ha="right", va="center", fontsize=8, color=_LAYER_COLOURS[layer], weight="bold"
+        )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.axis("off")
-    ax.set_title(
+    ax.text(
+        (x0 + x1) / 2,
+        y1 - 12,
         f"fasciculation_dx: {len(priors.nodes)} nodes; every edge runs from a cause (above) to its effect (below)",
+        ha="center",
+        va="center",
         fontsize=10,
     )
     return ax
@@ -151,7 +197,7 @@ def verification_counts(priors: Priors) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per label of :data:`~fasciculation_dx.network.priors.VERIFICATIONS`, in that
+        One row per label of :data:`fasciculation_dx.network.priors.VERIFICATIONS`, in that
         order, with columns ``verification``, ``sources`` and ``parameters`` (parameter rows
         citing a source with that label), and a last row ``total``.
     """
@@ -172,7 +218,7 @@ def write_model_card(priors: Priors, stamp: Mapping, out: Path) -> list[Path]:
         "",
         "A Bayesian network of the causes of muscle fasciculations. " + DISCLAIMER,
         "",
-        *stamp_markdown(stamp),
+        *stamp_line(stamp),
         "## Structure",
         "",
         "![The network, layer by layer](figures/structure.svg)",
@@ -254,6 +300,7 @@ def write_model_card(priors: Priors, stamp: Mapping, out: Path) -> list[Path]:
             for s in priors.sources.values()
         ],
     )
+    lines += stamp_markdown(stamp)
     written.append(write_text(out / "model_card.md", lines))
     return written
 

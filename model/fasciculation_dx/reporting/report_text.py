@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
+from typing import Any
 
 from ..inference.information import MIN_GAIN
+from ..network.red_flags import group_red_flags
 
 __all__ = ["PLAIN_TESTS", "SETTING_CHOICE", "format_query", "times"]
 
@@ -72,16 +75,24 @@ def _setting(result: dict) -> list[str]:
     return _paragraph(text)
 
 
+def _flag_finding(finding: Mapping[str, Any]) -> str:
+    text = f"{finding['node']}={finding['state']}"
+    if not finding["certain"]:
+        text += ", entered as uncertain"
+    return f"{text} ({finding['text']})" if finding["text"] else text
+
+
 def _red_flags(flags) -> list[str]:
-    """One line naming the entered findings that a guideline lists as red flags, with the guideline."""
+    """Name the entered findings a guideline lists as red flags, grouped by guideline, with its words once."""
     if not flags:
         return []
-    named = "; ".join(
-        f"{f['node']}={f['state']}{'' if f.get('certain', True) else ' (entered as uncertain)'} "
-        f"({f['guideline']}: {f['text']})"
-        for f in flags
-    )
-    return _paragraph(f"Red flags present: {named}.")
+    parts = []
+    for group in group_red_flags(flags):
+        part = f"{group['guideline']}: " + ", ".join(_flag_finding(f) for f in group["findings"])
+        if group["shared"]:
+            part += f"; for each: {group['shared']}"
+        parts.append(part + ".")
+    return _paragraph("Red flags present, in the words of the guideline that lists each: " + " ".join(parts))
 
 
 def _explanation(result: dict) -> list[str]:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..inference.query import DISCLAIMER
 from ..model import Model
-from .markdown import md_table, new_figure, num, pct, save_figure, stamp_markdown, write_csv, write_text
+from .markdown import md_table, new_figure, num, pct, save_figure, stamp_line, stamp_markdown, write_csv, write_text
 from .plots import interval_plot
 from .scenarios import Scenario
 
@@ -31,7 +31,7 @@ def _scenario_section(
 ) -> tuple[list[str], list[Path]]:
     from ..analysis.sensitivity import compare_settings, screen, threshold
     from ..analysis.uncertainty import monte_carlo
-    from .plots import tornado
+    from .plots import tornado, tornado_size
 
     model = next(iter(models.values()))
     evidence = dict(scenario.evidence)
@@ -56,11 +56,13 @@ def _scenario_section(
     # one-way screening
     table = screen(model, evidence, "pathological", progress=progress)
     moving = int((table["swing"] > 0.01).sum())
+    figure = new_figure(tornado_size(table, top))
+    figure.set_layout_engine("constrained")
     ax = tornado(
         table,
         top=top,
-        ax=new_figure((9, 0.35 * min(top, len(table)) + 1.8)).add_subplot(),
-        title=f"{scenario.title}: top {top} parameters for P(pathological)",
+        ax=figure.add_subplot(),
+        title=f"{scenario.title}: top {min(top, len(table))} parameters for P(pathological)",
     )
     written += save_figure(ax.figure, out / "figures" / f"{name}_tornado")
     head = table.head(top)
@@ -81,11 +83,11 @@ def _scenario_section(
         "",
     ]
     lines += md_table(
-        ["parameter", "key", "value", "low", "high", "P at low", "P at high", "swing", "source_id"],
+        ["parameter", "in words", "value", "low", "high", "P at low", "P at high", "swing", "source_id"],
         [
             (
                 r.parameter,
-                r.key,
+                r.description,
                 r.value,
                 r.low,
                 r.high,
@@ -115,14 +117,14 @@ def _scenario_section(
             rows.append(
                 (
                     r.parameter,
-                    r.key,
+                    r.description,
                     r.value,
                     "none" if th.value is None else num(th.value),
                     th.reason or ("yes" if inside else "no"),
                     "closed form" if th.exact else "root-finding",
                 )
             )
-        lines += md_table(["parameter", "key", "value", "threshold", "within range?", "method"], rows)
+        lines += md_table(["parameter", "in words", "value", "threshold", "within range?", "method"], rows)
 
     # Monte Carlo
     result = monte_carlo(model, evidence, draws=draws, seed=seed)
@@ -178,7 +180,7 @@ def write_sensitivity(
         "How much each number in `priors/` matters for the named clinical scenarios "
         "(`fasciculation_dx.reporting.scenarios`), and how firm their posteriors are. " + DISCLAIMER,
         "",
-        *stamp_markdown(stamp),
+        *stamp_line(stamp),
         "Scenarios: "
         + ", ".join(f"[{s.title}](#{s.title.lower().replace(' ', '-').replace(',', '')})" for s in scenarios),
         "",
@@ -190,6 +192,7 @@ def write_sensitivity(
         written += files
         if on_scenario is not None:
             on_scenario(scenario.title)
+    lines += stamp_markdown(stamp)
     written.append(write_text(out / "sensitivity.md", lines))
     return written
 

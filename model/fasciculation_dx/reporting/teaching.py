@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import ArgumentError
 from ..model import Model
-from .plots import axes_or_new
+from .plots import axes_or_new, interval_plot
 
 __all__ = [
     "CATEGORY_COLOURS",
@@ -24,6 +24,11 @@ __all__ = [
     "REFERENCE_CLASSES",
     "reference_class_table",
     "plot_posterior",
+    "posterior_limit",
+    "posterior_panels",
+    "interval_panels",
+    "REFERENCE_LINE_STYLES",
+    "plot_draws",
     "compare_posteriors",
     "compare_categories",
     "interactive_differential",
@@ -212,8 +217,29 @@ def reference_class_table(
     return pd.concat(blocks, names=["scenario", "finding"])
 
 
+def posterior_limit(largest: float) -> float:
+    """Return the right end of a posterior bar chart's x axis that leaves room for the label of a bar of ``largest``.
+
+    Parameters
+    ----------
+    largest
+        The longest bar, a probability.
+
+    Returns
+    -------
+    float
+        ``min(1, 1.25 largest + 0.02)``.
+    """
+    return min(1.0, float(largest) * 1.25 + 0.02)
+
+
 def plot_posterior(
-    model: Model, evidence: Mapping[str, str] | None = None, top: int = 10, title: str | None = None, ax: Any = None
+    model: Model,
+    evidence: Mapping[str, str] | None = None,
+    top: int = 10,
+    title: str | None = None,
+    ax: Any = None,
+    xmax: float | None = None,
 ) -> Any:
     """Draw a horizontal bar chart of the leading etiologies, coloured benign or pathological.
 
@@ -229,6 +255,9 @@ def plot_posterior(
         Plot title; a summary of the benign/pathological split when omitted.
     ax
         A matplotlib ``Axes`` to draw on; a new figure when omitted.
+    xmax
+        The right end of the x axis; by default :func:`posterior_limit` of the longest bar. Panels
+        meant to be compared pass the same value (see :func:`posterior_panels`).
 
     Returns
     -------
@@ -241,9 +270,189 @@ def plot_posterior(
     ax = axes_or_new(ax, (7, 0.35 * top + 1.2))
     bars = ax.barh([_pretty(e) for e in post.index], post.to_numpy(), color=colours)
     ax.bar_label(bars, labels=[f"{p:.1%}" for p in post], padding=3, fontsize=8)
-    ax.set_xlim(0, min(1.0, post.max() * 1.25 + 0.02))
+    ax.set_xlim(0, posterior_limit(post.max()) if xmax is None else xmax)
     ax.set_xlabel("posterior probability")
     ax.set_title(title or f"benign {category['benign']:.0%} · pathological {category['pathological']:.0%}", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def posterior_panels(
+    panels: Mapping[str, tuple[Model, Mapping[str, Any]]],
+    top: int = 6,
+    title: str | None = None,
+    panel_width: float = 6.5,
+) -> Any:
+    """Draw :func:`plot_posterior` panels side by side on one shared probability axis.
+
+    Every panel's x axis runs from 0 to the same end (:func:`posterior_limit` of the longest bar
+    in any panel), so equal bar lengths mean equal probabilities across panels. The etiologies
+    listed differ between panels (each shows its own leaders), so the y axes are not shared.
+
+    Parameters
+    ----------
+    panels
+        ``{panel title: (model, evidence)}``, left to right.
+    top
+        Number of etiologies in each panel.
+    title
+        Figure title; the default says that the panels share their scale.
+    panel_width
+        Width of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A pyplot figure (``plt.show()`` displays it); its axes are ``fig.axes``.
+
+    Raises
+    ------
+    ArgumentError
+        If ``panels`` is empty.
+    """
+    if not panels:
+        raise ArgumentError("posterior_panels needs at least one panel: {title: (model, evidence)}")
+    largest = max(model.posterior(dict(evidence)).head(top).max() for model, evidence in panels.values())
+    xmax = posterior_limit(largest)
+    fig, axes = _shared_x_panels(len(panels), panel_width, 0.35 * top + 1.6)
+    for ax, (label, (model, evidence)) in zip(axes, panels.items()):
+        plot_posterior(model, evidence, top=top, title=label, ax=ax, xmax=xmax)
+    fig.suptitle(title or "Same probability scale in every panel", fontsize=10)
+    return fig
+
+
+def _shared_x_panels(count: int, panel_width: float, height: float) -> tuple[Any, list]:
+    """Return a pyplot figure of ``count`` panels side by side that share their x axis, and its axes."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, count, figsize=(panel_width * count, height), layout="constrained", sharex=True)
+    return fig, [axes] if count == 1 else list(axes)
+
+
+def interval_panels(
+    tables: Mapping[str, pd.DataFrame], top: int = 8, title: str | None = None, panel_width: float = 5.3
+) -> Any:
+    """Draw credible-interval panels (:func:`fasciculation_dx.reporting.plots.interval_plot`) side by side.
+
+    The panels share their x axis, the posterior probability from 0 to 1, so an interval of the
+    same length is equally wide in every panel.
+
+    Parameters
+    ----------
+    tables
+        ``{panel title: interval table}`` (``MonteCarloResult.interval`` or
+        :func:`fasciculation_dx.analysis.uncertainty.posterior_interval`), left to right.
+    top
+        Number of rows of each table shown.
+    title
+        Figure title; the default says that the panels share their scale.
+    panel_width
+        Width of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A pyplot figure; its axes are ``fig.axes``.
+
+    Raises
+    ------
+    ArgumentError
+        If ``tables`` is empty.
+    """
+    if not tables:
+        raise ArgumentError("interval_panels needs at least one table: {title: interval table}")
+    fig, axes = _shared_x_panels(len(tables), panel_width, 0.35 * top + 1.9)
+    for ax, (label, table) in zip(axes, tables.items()):
+        interval_plot(table, top=top, ax=ax, title=label)
+        ax.set_xlim(0, 1)
+    fig.suptitle(title or "Same probability scale (0 to 1) in every panel", fontsize=10)
+    return fig
+
+
+REFERENCE_LINE_STYLES = (
+    {"color": "#c44e52", "linestyle": "--"},
+    {"color": "#333333", "linestyle": ":"},
+    {"color": "#8172b2", "linestyle": "-."},
+)
+"""Colours and dashes of the reference lines of :func:`plot_draws`, in the order the lines are given."""
+
+
+def plot_draws(
+    draws: Mapping[str, Any] | Any,
+    xlabel: str,
+    *,
+    bins: int | Sequence[float] = 60,
+    ylabel: str = "parameter draws",
+    lines: Mapping[str, float] | None = None,
+    span: tuple[str, float, float] | None = None,
+    title: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """Draw a histogram of Monte Carlo draws, with labelled reference lines and range.
+
+    Several series are overlaid on the same bin edges, so their bars can be compared bin by bin.
+    Every reference line and the shaded range get a legend entry saying what they are.
+
+    Parameters
+    ----------
+    draws
+        One array of draws, or ``{legend label: array}`` to overlay several.
+    xlabel
+        What was drawn, for the x axis (e.g. ``"P(pathological | evidence)"``).
+    bins
+        Number of equal-width bins over the range of all draws, or the bin edges.
+    ylabel
+        The y axis label: ``"parameter draws"`` (the default), ``"count"`` or whatever was counted.
+    lines
+        ``{legend label: x}``: vertical reference lines, e.g. a point value or a decision threshold.
+    span
+        ``(legend label, low, high)``: a shaded range, e.g. the plausible range of a parameter.
+    title
+        The title.
+    ax
+        A matplotlib ``Axes``; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ArgumentError
+        If there are no draws, a series is empty, or there are more lines than
+        :data:`REFERENCE_LINE_STYLES`.
+    """
+    import numpy as np
+
+    series = dict(draws) if isinstance(draws, Mapping) else {"draws": draws}
+    values = {label: np.asarray(x, dtype=float).ravel() for label, x in series.items()}
+    empty = [label for label, x in values.items() if not len(x)]
+    if not values:
+        raise ArgumentError("plot_draws needs draws: an array, or {label: array} with at least one entry")
+    if empty:
+        raise ArgumentError(f"plot_draws needs at least one draw in every series; empty series: {', '.join(empty)}")
+    lines = dict(lines or {})
+    if len(lines) > len(REFERENCE_LINE_STYLES):
+        raise ArgumentError(f"plot_draws draws at most {len(REFERENCE_LINE_STYLES)} reference lines. Got {len(lines)}")
+    if isinstance(bins, int):
+        pooled = np.concatenate(list(values.values()))
+        edges = np.histogram_bin_edges(pooled[np.isfinite(pooled)], bins=bins)
+    else:
+        edges = np.asarray(bins, dtype=float)
+    ax = axes_or_new(ax, (7, 3.5))
+    alpha = 0.8 if len(values) == 1 else 0.55
+    for label, x in values.items():
+        ax.hist(x, bins=edges, alpha=alpha, label=label)
+    if span is not None:
+        label, low, high = span
+        ax.axvspan(low, high, color="#dddddd", alpha=0.6, zorder=0, label=label)
+    for (label, x), style in zip(lines.items(), REFERENCE_LINE_STYLES):
+        ax.axvline(x, linewidth=1.2, label=label, **style)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 

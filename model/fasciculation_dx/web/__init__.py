@@ -1,13 +1,13 @@
 """The clinician page: a local web server and one offline page (no CDN, no build step).
 
-Start it with ``fasciculation-dx serve`` or, from Python::
+Start it with ``fasciculation-dx serve`` or, from Python:
 
     from fasciculation_dx.web import serve
     serve()  # http://127.0.0.1:8765/
 
 The page supports clinical judgement; it does not replace it. The server and its model are imported
 on first use, so the command line can describe ``serve`` without loading them. The page may
-import the network, inference and analysis wings and the :class:`~fasciculation_dx.Model` facade;
+import the network, inference and analysis wings and the :class:`fasciculation_dx.Model` facade;
 only the command line imports it.
 """
 

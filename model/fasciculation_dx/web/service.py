@@ -131,7 +131,7 @@ def _require(condition: bool, message: str) -> None:
 
 
 class DiagnosisService:
-    """The model behind the clinician page, one :class:`Model` per care setting, built on demand.
+    """The model behind the clinician page, one :class:`fasciculation_dx.Model` per care setting, built on demand.
 
     Parameters
     ----------
@@ -300,7 +300,9 @@ class DiagnosisService:
             :func:`fasciculation_dx.inference.query.query_result` plus ``intervals`` (``{etiology:
             {"lower", "upper"}}``, or ``None`` when not requested or not available) and
             ``interval_level``. The next tests come cheapest useful tier first, each with its
-            ``tier`` and the page's name for it, ``tier_title``.
+            ``tier`` and the page's name for it, ``tier_title``. Each group of
+            ``red_flag_groups`` (:func:`fasciculation_dx.network.red_flags.group_red_flags`) also
+            carries its source's ``citation`` and ``url`` from ``sources.csv``.
 
         Raises
         ------
@@ -328,7 +330,16 @@ class DiagnosisService:
         result["interval_level"] = interval if table is not None else None
         for row in result["next_tests"]:
             row["tier_title"] = TIER_TITLES.get(row["tier"], row["tier"])
+        result["red_flag_groups"] = [self._cited(group) for group in result["red_flag_groups"]]
         return _json_safe(result)
+
+    def _cited(self, group: dict[str, Any]) -> dict[str, Any]:
+        """Add the citation and address (its url, else its DOI) of a red-flag group's source (``sources.csv``)."""
+        source = self.priors.sources.get(group["source_id"])
+        if source is None:
+            return {**group, "citation": group["source_id"], "url": ""}
+        url = source.url or (f"https://doi.org/{source.doi}" if source.doi else "")
+        return {**group, "citation": source.citation, "url": url}
 
 
 def _state(node: str, value: Any) -> str:

@@ -118,8 +118,10 @@
   }
 
   // -- the summary bar: on a narrow screen, the differential in one glance while entering findings --
-  function showMini(leadName, leadP, benign, pathological) {
+  function showMini(leadName, leadP, benign, pathological, flags) {
     $("mini").classList.remove("failed");
+    $("mini-flags").textContent = flags ? "⚑ " + flags + " red flag" + (flags === 1 ? "" : "s") + " entered" : "";
+    $("mini-flags").hidden = !flags;
     $("mini-lead").textContent = "Most probable: " + pretty(leadName) + " " + pct(leadP);
     $("mini-category").textContent = "Pathological " + pct(pathological); // benign: the green part of the bar
     $("mini-split").title = "benign " + pct(benign) + ", pathological " + pct(pathological);
@@ -135,6 +137,8 @@
     $("mini").classList.add("failed");
     $("mini-lead").textContent = "Not updated: " + head;
     $("mini-category").textContent = "";
+    $("mini-flags").textContent = "";
+    $("mini-flags").hidden = true;
     $("mini-split").replaceChildren();
     $("mini-jump").dataset.target = "error";
     setJumpLabel();
@@ -509,6 +513,72 @@
   }
 
   // -- rendering -----------------------------------------------------------------------------------
+  // A finding written "node=state" by the server, as the page shows findings: "node = state".
+  const finding = (text) => String(text).split("=").map(pretty).join(" = ");
+
+  // A likelihood ratio as a factor, as in the explanation's LR column: "×11.8".
+  const times = (value) => (value === null || value === undefined || !isFinite(value) ? "decisive" : "×" + ratio(value));
+
+  // The red flags entered, grouped by the guideline that lists them: its words (a sentence every flag of
+  // the group shares said once) and its source. Facts from priors/red_flags.csv and sources.csv only.
+  function renderRedFlags(result) {
+    const groups = result.red_flag_groups || [];
+    const count = groups.reduce((n, g) => n + g.findings.length, 0);
+    const box = $("red-flag-groups");
+    box.replaceChildren();
+    for (const group of groups) {
+      const list = el("ul", { class: "flag-findings" });
+      for (const f of group.findings) {
+        list.append(
+          el("li", { "data-node": f.node },
+            el("strong", { text: pretty(f.node) + " = " + pretty(f.state) }),
+            f.certain ? null : el("span", { class: "flag-uncertain", text: " (entered as uncertain)" }),
+            f.text ? ": " + f.text : null)
+        );
+      }
+      const shared = group.shared
+        ? el("p", { class: "flag-shared", text: (group.findings.length > 1 ? "For each: " : "") + group.shared })
+        : null;
+      const cited = group.url
+        ? el("a", { href: group.url, rel: "noopener noreferrer", target: "_blank", text: group.citation })
+        : group.citation;
+      box.append(
+        el("section", { class: "flag-group", "data-guideline": group.guideline },
+          el("h4", { text: group.guideline }), list, shared, el("p", { class: "flag-source" }, "Source: ", cited))
+      );
+    }
+    $("red-flags-count").textContent = count ? "(" + count + ")" : "";
+    $("red-flags").hidden = count === 0;
+    return count;
+  }
+
+  // A shared-mechanism note in the text output's words: why a finding adds little now.
+  function mechanismText(note) {
+    const mechanisms = Object.entries(note.mechanisms).map(([m, p]) => pretty(m) + " (" + pct(p) + ")").join(", ");
+    const target = note.before_measure === "pathological_vs_benign"
+      ? "a pathological cause against a benign one"
+      : pretty(note.leading) + " against the rest";
+    return finding(note.node + "=" + note.state) + " adds little now (" + times(note.lr_vs_rest) + " vs all others, " +
+      times(note.lr_pathological_vs_benign) + " pathological vs benign) because " +
+      note.shared_with.map(finding).join(", ") + " already make the mechanism it shares with them likely: " +
+      mechanisms + ". Counted before them, it would multiply the odds of " + target + " by " + ratio(note.lr_before) + ".";
+  }
+
+  // How far one suggested test could move P(pathological) and the leading cause, in the text output's words.
+  function movesText(row) {
+    const outcomes = row.outcomes || [];
+    if (outcomes.length === 0) return "";
+    const at = (o, key) => pct(o[key]) + " (if " + pretty(o.state) + ", " + pct(o.probability) + " likely)";
+    const parts = [["p_pathological", "P(pathological)", row.p_pathological_now], ["p_leading", "P(" + pretty(row.leading) + ")", row.p_leading_now]]
+      .map(([key, label, now]) => {
+        const low = outcomes.reduce((a, b) => (b[key] < a[key] ? b : a));
+        const high = outcomes.reduce((a, b) => (b[key] > a[key] ? b : a));
+        return label + " from " + pct(now) + " to between " + at(low, key) + " and " + at(high, key);
+      });
+    const likely = outcomes.reduce((a, b) => (b.probability > a.probability ? b : a));
+    return "Could move " + parts.join("; and ") + ". Most likely result: " + pretty(likely.state) + " (" + pct(likely.probability) + ").";
+  }
+
   function render(result) {
     const etiologies = state.schema.etiologies;
     const posterior = Object.entries(result.posterior);
@@ -533,7 +603,8 @@
       );
     }
     entered.hidden = count === 0;
-    showMini(leadName, leadP, result.category.benign || 0, result.category.pathological || 0);
+    const flags = renderRedFlags(result);
+    showMini(leadName, leadP, result.category.benign || 0, result.category.pathological || 0, flags);
 
     // benign / pathological
     const benign = result.category.benign || 0;
@@ -579,6 +650,10 @@
       const first = result.explanation[0];
       $("why-lead").textContent = "leading: " + pretty(first.leading) + "; runner-up: " + pretty(first.runner_up);
       $("runner-head").textContent = "vs " + pretty(first.runner_up);
+      // the captions of the stacked cells on a phone; "vs runner-up" is short enough for a narrow cell
+      const labels = Array.from($("explanation").tHead.rows[0].cells, (th) => th.textContent);
+      labels[2] = "vs runner-up";
+      const notes = Object.fromEntries((result.explanation_notes || []).map((n) => [n.node, n]));
       for (const row of result.explanation) {
         // the colour follows the number shown: a weight that shows as 0.00 is neutral
         const named = (positive, negative) => (v) => {
@@ -587,22 +662,29 @@
         };
         const sign = named("for", "against");
         const towards = named("towards-pathological", "towards-benign");
+        const note = notes[row.node];
         explanation.append(
-          el("tr", {},
+          el("tr", { class: note ? "has-note" : "", "data-node": row.node },
             meanings[row.node] && meanings[row.node].soft
               ? el("td", { class: "soft", title: meanings[row.node].title, text: pretty(row.node) + ": " + meanings[row.node].label })
               : el("td", { text: pretty(row.node) + " = " + pretty(row.state) }),
-            el("td", { class: "num " + sign(row.woe_vs_rest), text: woe(row.woe_vs_rest) }),
-            el("td", { class: "num " + sign(row.woe_vs_runner_up), text: woe(row.woe_vs_runner_up) }),
-            el("td", { class: "num pathological-woe " + towards(row.woe_pathological_vs_benign), text: woe(row.woe_pathological_vs_benign) }),
-            el("td", { class: "num pathological-lr", text: ratio(row.lr_pathological_vs_benign) })
+            el("td", { class: "num " + sign(row.woe_vs_rest), "data-label": labels[1], text: woe(row.woe_vs_rest) }),
+            el("td", { class: "num " + sign(row.woe_vs_runner_up), "data-label": labels[2], text: woe(row.woe_vs_runner_up) }),
+            el("td", { class: "num pathological-woe " + towards(row.woe_pathological_vs_benign), "data-label": labels[3], text: woe(row.woe_pathological_vs_benign) }),
+            el("td", { class: "num pathological-lr", "data-label": labels[4], text: ratio(row.lr_pathological_vs_benign) })
           )
         );
+        if (note) {
+          explanation.append(
+            el("tr", { class: "sub mechanism-note", "data-node": row.node }, el("td", { colspan: "5", text: mechanismText(note) }))
+          );
+        }
       }
     }
 
     // next tests
     const tests = $("next-tests").tBodies[0];
+    const testLabels = Array.from($("next-tests").tHead.rows[0].cells, (th) => th.textContent);
     tests.replaceChildren();
     for (const row of result.next_tests) {
       const jump = el("button", { type: "button", class: "link", text: pretty(row.node) });
@@ -613,15 +695,16 @@
           select.focus();
         }
       });
+      const moves = movesText(row);
       tests.append(
-        el("tr", { "data-tier": row.tier || "" },
+        el("tr", { "data-tier": row.tier || "", "data-node": row.node, class: moves ? "has-note" : "" },
           el("td", {}, jump),
-          el("td", { class: "tier", title: pretty(row.cost_band || "") + " cost, " + pretty(row.invasiveness || "") + " invasiveness", text: row.tier_title || pretty(row.tier || "") }),
-          el("td", { class: "num", text: fixed(row.info_gain_etiology, 3) }),
-          el("td", { class: "num", text: fixed(row.info_gain_category, 3) }),
-          el("td", { text: pretty(row.most_likely_result) })
+          el("td", { class: "tier", "data-label": testLabels[1], title: pretty(row.cost_band || "") + " cost, " + pretty(row.invasiveness || "") + " invasiveness", text: row.tier_title || pretty(row.tier || "") }),
+          el("td", { class: "num", "data-label": testLabels[2], text: fixed(row.info_gain_etiology, 3) }),
+          el("td", { class: "num", "data-label": testLabels[3], text: fixed(row.info_gain_category, 3) })
         )
       );
+      if (moves) tests.append(el("tr", { class: "sub moves", "data-node": row.node }, el("td", { colspan: "4", text: moves })));
     }
     $("footer-disclaimer").textContent = result.disclaimer;
   }
