@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fasciculation_dx.reporting.report_text import percent  # the page writes probabilities as the text output does
 from fasciculation_dx.web import make_server, start_in_thread
 
 CHROMIUM_FLAGS = [
@@ -472,18 +473,11 @@ def _address(evidence: dict, setting: str = "primary_care") -> str:
     return f"#setting={setting}&" + "&".join(f"{k}={v}" for k, v in evidence.items())
 
 
-def _pct(p: float) -> str:
-    """A probability as the page writes it (``pct`` in app.js)."""
-    if p >= 0.9995:
-        return ">99.9%"
-    if 0 < p < 0.0005:
-        return "<0.1%"
-    return f"{100 * p:.1f}%"
-
-
 def _if(outcome: dict, key: str) -> str:
     """One end of a test's range as the page words it: ``94.6% (if no, 67.4% likely)``."""
-    return f"{_pct(outcome[key])} (if {outcome['state'].replace('_', ' ')}, {_pct(outcome['probability'])} likely)"
+    return (
+        f"{percent(outcome[key])} (if {outcome['state'].replace('_', ' ')}, {percent(outcome['probability'])} likely)"
+    )
 
 
 def _clauses(text: str) -> set[str]:
@@ -556,7 +550,7 @@ def test_the_mechanism_note_sits_under_its_explanation_row(server, page):
         text = page.inner_text(f"#explanation tr.mechanism-note[data-node='{node}']")
         assert text.startswith(f"{node.replace('_', ' ')} = {note['state']} adds little now")
         for mechanism, p in note["mechanisms"].items():
-            assert f"{mechanism.replace('_', ' ')} ({_pct(p)})" in text
+            assert f"{mechanism.replace('_', ' ')} ({percent(p)})" in text
         assert f"by {note['lr_before']:.3g}." in text  # the ratio counted before the others (3 figures, as LR)
 
     page.goto(server.url + _address({"weakness": "yes"}))
@@ -579,13 +573,13 @@ def test_next_tests_say_in_plain_words_how_far_each_could_move_the_probabilities
         high = max(row["outcomes"], key=lambda o: o["p_pathological"])
         assert low["p_pathological"] < high["p_pathological"]
         assert (
-            f"P(pathological) from {_pct(row['p_pathological_now'])} to between "
+            f"P(pathological) from {percent(row['p_pathological_now'])} to between "
             f"{_if(low, 'p_pathological')} and {_if(high, 'p_pathological')}"
         ) in text
-        assert f"P({row['leading'].replace('_', ' ')}) from {_pct(row['p_leading_now'])} to between" in text
+        assert f"P({row['leading'].replace('_', ' ')}) from {percent(row['p_leading_now'])} to between" in text
         likely = max(row["outcomes"], key=lambda o: o["probability"])
         assert text.endswith(
-            f"Most likely result: {likely['state'].replace('_', ' ')} ({_pct(likely['probability'])})."
+            f"Most likely result: {likely['state'].replace('_', ' ')} ({percent(likely['probability'])})."
         )
     assert NEGATIVE_ZERO.search(page.inner_text("#next-tests")) is None
     assert page.problems == []

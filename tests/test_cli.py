@@ -25,12 +25,6 @@ def model():
     return fdx.load_model()
 
 
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def evidence_dict(words):
     return dict(w.split("=", 1) for w in words)
 
@@ -38,8 +32,8 @@ def evidence_dict(words):
 # -- query -------------------------------------------------------------------------------------
 
 
-def test_query_prints_table_with_disclaimer(capsys, model):
-    code, out, err = run(capsys, "query", *EVIDENCE)
+def test_query_prints_table_with_disclaimer(run_cli, model):
+    code, out, err = run_cli("query", *EVIDENCE)
     assert code == 0
     assert err == ""
     assert DISCLAIMER in out
@@ -54,8 +48,8 @@ def test_query_prints_table_with_disclaimer(capsys, model):
         assert name in out
 
 
-def test_query_without_evidence(capsys, model):
-    code, out, _ = run(capsys, "query")
+def test_query_without_evidence(run_cli, model):
+    code, out, _ = run_cli("query")
     assert code == 0
     assert DISCLAIMER in out
     assert model.posterior().index[0] in out
@@ -71,8 +65,8 @@ def test_query_via_python_m():
     assert "weakness=yes" in proc.stdout
 
 
-def test_query_json(capsys, model):
-    code, out, err = run(capsys, "query", "--json", *EVIDENCE)
+def test_query_json(run_cli, model):
+    code, out, err = run_cli("query", "--json", *EVIDENCE)
     assert code == 0 and err == ""
     data = json.loads(out)
     for key in ("posterior", "category", "group", "explanation", "next_tests"):
@@ -91,35 +85,33 @@ def test_query_json(capsys, model):
     assert len(data["next_tests"]) <= data["top"]
 
 
-def test_query_setting(capsys):
-    code, out, _ = run(capsys, "query", "--json", "--setting", "neuromuscular_clinic", *EVIDENCE)
+def test_query_setting(run_cli):
+    code, out, _ = run_cli("query", "--json", "--setting", "neuromuscular_clinic", *EVIDENCE)
     assert code == 0
     data = json.loads(out)
     assert data["setting"] == "neuromuscular_clinic"
     clinic = fdx.load_model(setting="neuromuscular_clinic").posterior(evidence_dict(EVIDENCE))
     for name, p in clinic.items():
         assert data["posterior"][name] == pytest.approx(p, abs=1e-12)
-    _, out_primary, _ = run(capsys, "query", "--json", *EVIDENCE)
+    _, out_primary, _ = run_cli("query", "--json", *EVIDENCE)
     primary = json.loads(out_primary)["posterior"]
     assert max(abs(primary[e] - data["posterior"][e]) for e in primary) > 1e-4
-    code, out, _ = run(capsys, "query", "--setting", "neuromuscular_clinic", *EVIDENCE)
+    code, out, _ = run_cli("query", "--setting", "neuromuscular_clinic", *EVIDENCE)
     assert code == 0 and "Setting: neuromuscular_clinic" in out
 
 
-def test_query_other_priors_dir(capsys):
-    code, out, _ = run(capsys, "query", "--json", "--priors", str(TWO_NODE), "weakness=yes")
+def test_query_other_priors_dir(run_cli):
+    code, out, _ = run_cli("query", "--json", "--priors", str(TWO_NODE), "weakness=yes")
     assert code == 0
     data = json.loads(out)
     assert data["posterior"]["als"] == pytest.approx(0.08 / 0.175, abs=1e-12)
 
 
-def test_query_json_with_a_decisive_finding(capsys):
+def test_query_json_with_a_decisive_finding(run_cli):
     """Tetany occurs only with hypocalcemia in tests/data/impossible, so the posterior is certain
     and the weights of evidence are infinite: JSON has no infinity, so they are written as null
     (this used to crash with a traceback)."""
-    code, out, err = run(
-        capsys, "query", "--json", "--priors", str(IMPOSSIBLE), "tetany_or_paresthesia=yes", "cramps=yes"
-    )
+    code, out, err = run_cli("query", "--json", "--priors", str(IMPOSSIBLE), "tetany_or_paresthesia=yes", "cramps=yes")
     assert code == 0, err
     assert "Traceback" not in err
     data = json.loads(out)
@@ -145,8 +137,8 @@ def _explanation_rows(out: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_query_text_shows_the_pathological_weight(capsys, model):
-    code, out, err = run(capsys, "query", *RED_FLAG)
+def test_query_text_shows_the_pathological_weight(run_cli, model):
+    code, out, err = run_cli("query", *RED_FLAG)
     assert code == 0 and err == ""
     assert "for a pathological cause against a benign one" in out
     explanation = model.explain(evidence_dict(RED_FLAG)).set_index("node")
@@ -161,8 +153,8 @@ def test_query_text_shows_the_pathological_weight(capsys, model):
     assert float(rows["tongue_fasciculations=yes"][2].removeprefix("x")) > 1
 
 
-def test_query_json_has_the_pathological_weight_and_test_tiers(capsys, model):
-    code, out, err = run(capsys, "query", "--json", *RED_FLAG)
+def test_query_json_has_the_pathological_weight_and_test_tiers(run_cli, model):
+    code, out, err = run_cli("query", "--json", *RED_FLAG)
     assert code == 0 and err == ""
     data = json.loads(out)
     explanation = model.explain(evidence_dict(RED_FLAG)).set_index("node")
@@ -177,8 +169,8 @@ def test_query_json_has_the_pathological_weight_and_test_tiers(capsys, model):
         assert (row["tier"], row["cost_band"], row["invasiveness"]) == (test.tier, test.cost_band, test.invasiveness)
 
 
-def test_query_text_shows_the_tier_of_each_suggested_test(capsys, model):
-    code, out, _ = run(capsys, "query", "--top", "40", *EVIDENCE)
+def test_query_text_shows_the_tier_of_each_suggested_test(run_cli, model):
+    code, out, _ = run_cli("query", "--top", "40", *EVIDENCE)
     assert code == 0
     assert "cheapest useful tier first" in out
     lines = out.splitlines()
@@ -190,10 +182,8 @@ def test_query_text_shows_the_tier_of_each_suggested_test(capsys, model):
     assert [cells[1] for cells in shown] == list(table["tier"])
 
 
-def test_query_max_tier_and_order(capsys, model):
-    code, out, _ = run(
-        capsys, "query", "--json", "--max-tier", "blood_test", "--order", "gain", "--top", "100", *EVIDENCE
-    )
+def test_query_max_tier_and_order(model, run_cli):
+    code, out, _ = run_cli("query", "--json", "--max-tier", "blood_test", "--order", "gain", "--top", "100", *EVIDENCE)
     assert code == 0
     data = json.loads(out)
     tiers = {row["tier"] for row in data["next_tests"]}
@@ -201,7 +191,7 @@ def test_query_max_tier_and_order(capsys, model):
     gains = [row["info_gain_etiology"] for row in data["next_tests"]]
     assert gains == sorted(gains, reverse=True)
     assert data["next_tests_order"] == "gain" and data["max_tier"] == "blood_test"
-    code, out, _ = run(capsys, "query", "--max-tier", "history", *EVIDENCE)
+    code, out, _ = run_cli("query", "--max-tier", "history", *EVIDENCE)
     assert code == 0 and "Only tiers up to and including history." in out
 
 
@@ -240,8 +230,8 @@ def test_query_help_lists_the_tiers(capsys):
     ],
 )
 @pytest.mark.parametrize("json_flag", [[], ["--json"]])
-def test_bad_evidence_one_line_error(capsys, words, expected, json_flag):
-    code, out, err = run(capsys, "query", *json_flag, *words)
+def test_bad_evidence_one_line_error(run_cli, words, expected, json_flag):
+    code, out, err = run_cli("query", *json_flag, *words)
     assert code != 0
     assert out == ""
     lines = err.strip().splitlines()
@@ -262,8 +252,8 @@ def test_bad_evidence_via_python_m():
     assert len(lines) == 1 and "Did you mean 'weakness'?" in lines[0]
 
 
-def test_unknown_setting_is_an_error(capsys):
-    code, out, err = run(capsys, "query", "--setting", "emergency_room", "weakness=yes")
+def test_unknown_setting_is_an_error(run_cli):
+    code, out, err = run_cli("query", "--setting", "emergency_room", "weakness=yes")
     assert code != 0 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "primary_care" in lines[0] and "neuromuscular_clinic" in lines[0]
@@ -289,14 +279,14 @@ def test_query_help(capsys):
     assert "--json" in out and "--setting" in out and "clinical judgement" in out
 
 
-def test_no_command_prints_help(capsys):
-    code, out, _ = run(capsys)
+def test_no_command_prints_help(run_cli):
+    code, out, _ = run_cli()
     assert code != 0
     assert "usage:" in out
 
 
-def test_nodes_lists_evidence_nodes(capsys, model):
-    code, out, _ = run(capsys, "nodes")
+def test_nodes_lists_evidence_nodes(run_cli, model):
+    code, out, _ = run_cli("nodes")
     assert code == 0
     first_words = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert "weakness" in first_words
@@ -306,8 +296,8 @@ def test_nodes_lists_evidence_nodes(capsys, model):
     assert "no|yes" in weakness
 
 
-def test_demo_runs(capsys):
-    code, out, err = run(capsys, "demo")
+def test_demo_runs(run_cli):
+    code, out, err = run_cli("demo")
     assert code == 0
     assert "Traceback" not in err
     assert out.count(DISCLAIMER) == len(DEMO_PATIENTS)
@@ -321,6 +311,6 @@ def test_demo_examples_are_valid_evidence(model):
         assert math.isclose(post.sum(), 1.0, abs_tol=1e-9)
 
 
-def test_validate_test_priors(capsys):
-    code, out, _ = run(capsys, "validate", str(TWO_NODE))
+def test_validate_test_priors(run_cli):
+    code, out, _ = run_cli("validate", str(TWO_NODE))
     assert code == 0 and "valid" in out

@@ -15,7 +15,7 @@ from fasciculation_dx.cli import main as cli
 from fasciculation_dx.inference.query import query_result
 from fasciculation_dx.inference.shared_mechanism import ESTABLISHED, LARGE_LR, SMALL_LR
 from fasciculation_dx.reporting.cause_names import SYNONYMS, lookup_cause, synonyms_of
-from fasciculation_dx.reporting.report_text import PLAIN_TESTS, format_query, times
+from fasciculation_dx.reporting.report_text import PLAIN_TESTS, format_query, percent, times
 
 ISSUE_EXAMPLE = {"weakness": "yes", "atrophy": "yes", "emg_fibrillations": "present"}
 KENNEDY = {"sex": "male", "gynecomastia": "yes", "tongue_fasciculations": "yes"}
@@ -24,12 +24,6 @@ KENNEDY = {"sex": "male", "gynecomastia": "yes", "tongue_fasciculations": "yes"}
 @pytest.fixture(scope="module")
 def model():
     return fdx.load_model()
-
-
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def flat(text: str) -> str:
@@ -54,9 +48,9 @@ def test_query_help_says_what_each_setting_means(capsys, model):
 
 
 @pytest.mark.parametrize("setting", ["primary_care", "neuromuscular_clinic"])
-def test_output_describes_the_setting_and_its_base_rate(capsys, setting):
+def test_output_describes_the_setting_and_its_base_rate(run_cli, setting):
     model = fdx.load_model(setting=setting)
-    code, out, _ = run(capsys, "query", "--json", "--setting", setting, *(f"{k}={v}" for k, v in KENNEDY.items()))
+    code, out, _ = run_cli("query", "--json", "--setting", setting, *(f"{k}={v}" for k, v in KENNEDY.items()))
     assert code == 0
     data = json.loads(out)
     assert data["setting_description"] == model.priors.settings[setting]
@@ -64,7 +58,7 @@ def test_output_describes_the_setting_and_its_base_rate(capsys, setting):
     assert data["prior_pathological"] == pytest.approx(p_pathological(model, {}), abs=1e-12)
     text = flat(format_query(query_result(model, KENNEDY)))
     assert f"Setting: {setting}: {model.priors.settings[setting]}." in text
-    assert f"P(pathological) in this setting is {100 * p_pathological(model, {}):.1f}%" in text
+    assert f"P(pathological) in this setting is {percent(p_pathological(model, {}))}" in text
     for other, description in model.priors.settings.items():
         if other != setting:
             assert f"{other} ({description})" in text
@@ -134,12 +128,12 @@ def test_text_says_how_far_each_test_could_move_the_probabilities(model):
     for i, row in enumerate(result["next_tests"]):
         low = min(row["outcomes"], key=lambda o: o["p_pathological"])
         phrase = (
-            f"- {row['node']} could move P(pathological) from {100 * row['p_pathological_now']:.1f}% to between "
-            f"{100 * low['p_pathological']:.1f}% (if {low['state']}, {100 * low['probability']:.1f}% likely)"
+            f"- {row['node']} could move P(pathological) from {percent(row['p_pathological_now'])} to between "
+            f"{percent(low['p_pathological'])} (if {low['state']}, {percent(low['probability'])} likely)"
         )
         assert (phrase in text) == (i < PLAIN_TESTS), row["node"]
         if i < PLAIN_TESTS:
-            assert f"P({row['leading']}) from {100 * row['p_leading_now']:.1f}% to between" in text
+            assert f"P({row['leading']}) from {percent(row['p_leading_now'])} to between" in text
 
 
 # -- a finding whose mechanism is already established ------------------------------------------------
@@ -211,8 +205,8 @@ def test_lookup_cause_accepts_other_names(model, term, expected):
     assert set(lookup_cause(term, model.priors.etiologies)) == expected
 
 
-def test_causes_lists_every_cause_with_group_category_and_synonyms(capsys, model):
-    code, out, _ = run(capsys, "causes", "--json")
+def test_causes_lists_every_cause_with_group_category_and_synonyms(run_cli, model):
+    code, out, _ = run_cli("causes", "--json")
     assert code == 0
     records = json.loads(out)
     assert [r["cause"] for r in records] == list(model.priors.etiologies)
@@ -220,7 +214,7 @@ def test_causes_lists_every_cause_with_group_category_and_synonyms(capsys, model
         e = model.priors.etiologies[r["cause"]]
         assert (r["group"], r["category"], r["description"]) == (e.group, e.category, e.description)
         assert r["synonyms"] == synonyms_of(r["cause"])
-    code, out, _ = run(capsys, "causes")
+    code, out, _ = run_cli("causes")
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert set(lines) == set(model.priors.etiologies)
     for name, line in lines.items():
@@ -228,18 +222,18 @@ def test_causes_lists_every_cause_with_group_category_and_synonyms(capsys, model
     assert "Kennedy disease" in lines["spinal_bulbar_muscular_atrophy"]
 
 
-def test_causes_with_a_term_and_an_unknown_term(capsys):
-    code, out, _ = run(capsys, "causes", "--json", "Kennedy disease")
+def test_causes_with_a_term_and_an_unknown_term(run_cli):
+    code, out, _ = run_cli("causes", "--json", "Kennedy disease")
     assert code == 0 and [r["cause"] for r in json.loads(out)] == ["spinal_bulbar_muscular_atrophy"]
-    code, out, err = run(capsys, "causes", "kenedy")
+    code, out, err = run_cli("causes", "kenedy")
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "unknown cause 'kenedy'" in lines[0] and "kennedy disease" in lines[0]
 
 
-def test_query_cause_shows_rank_and_probability(capsys, model):
+def test_query_cause_shows_rank_and_probability(run_cli, model):
     words = [f"{k}={v}" for k, v in KENNEDY.items()]
-    code, out, _ = run(capsys, "query", "--json", "--cause", "Kennedy disease", "--cause", "MND", *words)
+    code, out, _ = run_cli("query", "--json", "--cause", "Kennedy disease", "--cause", "MND", *words)
     assert code == 0
     data = json.loads(out)
     post = model.posterior(KENNEDY)
@@ -251,23 +245,23 @@ def test_query_cause_shows_rank_and_probability(capsys, model):
     for asked in data["asked"]:
         assert asked["rank"] == list(post.index).index(asked["cause"]) + 1
         assert asked["probability"] == pytest.approx(post[asked["cause"]], abs=1e-12)
-    code, out, _ = run(capsys, "query", "--cause", "SBMA", *words)
+    code, out, _ = run_cli("query", "--cause", "SBMA", *words)
     rank = list(post.index).index("spinal_bulbar_muscular_atrophy") + 1
     assert f"Asked about: spinal_bulbar_muscular_atrophy (motor_neuron_disease, pathological): rank {rank} of" in out
-    code, out, err = run(capsys, "query", "--cause", "nothing_like_it", *words)
+    code, out, err = run_cli("query", "--cause", "nothing_like_it", *words)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
 
 
-def test_query_json_keeps_its_keys_and_adds_new_ones(capsys):
-    code, out, _ = run(capsys, "query", "--json", "weakness=yes")
+def test_query_json_keeps_its_keys_and_adds_new_ones(run_cli):
+    code, out, _ = run_cli("query", "--json", "weakness=yes")
     keys = set(json.loads(out))
     old = {"setting", "evidence", "posterior", "category", "group", "explanation", "next_tests", "top"}
     old |= {"next_tests_order", "max_tier", "min_gain", "disclaimer"}
     assert old | {"setting_description", "settings", "prior_pathological", "explanation_notes", "asked"} <= keys
 
 
-def test_nodes_grouped_by_panel_and_aligned(capsys, model):
-    code, out, _ = run(capsys, "nodes")
+def test_nodes_grouped_by_panel_and_aligned(run_cli, model):
+    code, out, _ = run_cli("nodes")
     assert code == 0
     panel = None
     headings = []
@@ -286,7 +280,7 @@ def test_nodes_grouped_by_panel_and_aligned(capsys, model):
     for name, found in seen.items():
         assert found == model.priors.nodes[name].panel
     assert len(columns) == 1  # the states column starts at the same place on every line
-    code, out, _ = run(capsys, "nodes", "--json")
+    code, out, _ = run_cli("nodes", "--json")
     records = json.loads(out)
     assert [r["node"] for r in records] == list(seen)
     for r in records:
@@ -302,13 +296,13 @@ def test_nodes_grouped_by_panel_and_aligned(capsys, model):
 # -- red flags (data from priors/red_flags.csv) ------------------------------------------------------
 
 
-def test_red_flags_line_and_json_key(capsys, model):
+def test_red_flags_line_and_json_key(run_cli, model):
     from fasciculation_dx.network.red_flags import red_flags_present
 
     evidence = {"tongue_fasciculations": "yes", "caffeine": "yes"}
     expected = red_flags_present(model.priors, evidence)
     assert [f["node"] for f in expected] == ["tongue_fasciculations"]
-    code, out, _ = run(capsys, "query", "--json", "tongue_fasciculations=yes", "caffeine=yes")
+    code, out, _ = run_cli("query", "--json", "tongue_fasciculations=yes", "caffeine=yes")
     assert code == 0 and json.loads(out)["red_flags"] == expected
     text = flat(format_query(query_result(model, evidence)))
     flag = expected[0]
@@ -359,49 +353,3 @@ def test_red_flags_line_says_a_guidelines_shared_sentence_once(model):
             assert f"{flag['node']}={flag['state']}" in line
     assert "bulbar_symptoms=yes, entered as uncertain" in line
     assert "weakness=yes, entered as uncertain" not in line
-
-
-def test_group_red_flags_keeps_a_single_flag_whole_and_keeps_every_flag():
-    from fasciculation_dx.network.red_flags import group_red_flags
-
-    def flag(node, guideline, text, source="s1"):
-        return {
-            "node": node,
-            "state": "yes",
-            "guideline": guideline,
-            "source_id": source,
-            "text": text,
-            "certain": True,
-        }
-
-    flags = [
-        flag("a", "G1", "a is listed; refer"),
-        flag("b", "G2", "b is evidence; refer"),
-        flag("c", "G1", "c is listed; refer"),
-        flag("d", "G1", "d is listed; refer", source="s2"),
-    ]
-    groups = group_red_flags(flags)
-    assert [(g["guideline"], g["source_id"]) for g in groups] == [("G1", "s1"), ("G2", "s1"), ("G1", "s2")]
-    g1, g2, g1_other_source = groups
-    assert g1["shared"] == "refer" and [(f["node"], f["text"]) for f in g1["findings"]] == [
-        ("a", "a is listed"),
-        ("c", "c is listed"),
-    ]
-    assert g2["shared"] == "" and g2["findings"][0]["text"] == "b is evidence; refer"  # alone: its words whole
-    assert g1_other_source["shared"] == "" and g1_other_source["findings"][0]["text"] == "d is listed; refer"
-    assert sorted(f["node"] for g in groups for f in g["findings"]) == ["a", "b", "c", "d"]
-
-
-def test_the_page_gets_red_flags_grouped_with_their_sources_citation():
-    from fasciculation_dx.web.service import DiagnosisService
-
-    service = DiagnosisService()
-    result = service.query({"evidence": {"tongue_fasciculations": "yes", "bulbar_symptoms": "yes"}})
-    assert [f["node"] for f in result["red_flags"]] == ["tongue_fasciculations", "bulbar_symptoms"]
-    (group,) = result["red_flag_groups"]
-    source = service.priors.sources[group["source_id"]]
-    assert group["citation"] == source.citation and group["url"] == source.url
-    assert [f["node"] for f in group["findings"]] == ["tongue_fasciculations", "bulbar_symptoms"]
-    assert group["shared"] and all(group["shared"] not in f["text"] for f in group["findings"])
-    quiet = service.query({"evidence": {"caffeine": "yes"}})
-    assert quiet["red_flags"] == [] and quiet["red_flag_groups"] == []

@@ -201,3 +201,20 @@ def test_priors_without_the_file_accept_no_numbers(tmp_path):
 def test_shipped_labs_and_age_have_cut_offs(model):
     measured = {m.node for m in model.priors.measurements}
     assert {"magnesium", "calcium", "potassium", "sodium", "tsh", "age_group"} <= measured
+
+
+@pytest.mark.parametrize("unit", ["\u00b5IU/mL", "\u03bcIU/mL"])
+def test_the_micro_sign_reads_as_u(model, unit):
+    assert model.read_evidence({"tsh": f"0.01{unit}"})[0] == model.read_evidence({"tsh": "0.01uIU/mL"})[0]
+
+
+def test_a_huge_integer_is_refused_in_one_line(model):
+    with pytest.raises(fdx.EvidenceError, match="finite number"):
+        model.posterior({"age": 10**400})
+
+
+def test_mg_per_dl_and_mmol_per_l_bin_alike_at_the_upper_reference_limit(model):
+    for node, mg_dl, factor in (("calcium", 10.41, 4.008), ("magnesium", 2.7, 2.431)):
+        in_mg = model.read_evidence({node: f"{mg_dl}mg/dL"})[0][node]
+        in_mmol = model.read_evidence({node: f"{mg_dl / factor:.4f}mmol/L"})[0][node]
+        assert in_mg == in_mmol, node

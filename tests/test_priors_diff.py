@@ -11,7 +11,8 @@ import pytest
 
 import fasciculation_dx as fdx
 from fasciculation_dx.analysis.covariation import with_covaried_value
-from fasciculation_dx.analysis.priors_diff import describe_parameter, diff_priors
+from fasciculation_dx.analysis.parameter_words import describe_parameter
+from fasciculation_dx.analysis.priors_diff import diff_priors
 from fasciculation_dx.cli.main import main as cli_main
 from fasciculation_dx.inference.compiled import CompiledEngine
 from fasciculation_dx.reporting.scenarios import get_scenario

@@ -9,7 +9,7 @@ import pytest
 
 import fasciculation_dx as fdx
 from fasciculation_dx.inference.evidence import check_evidence
-from fasciculation_dx.network.red_flags import red_flags_present
+from fasciculation_dx.network.red_flags import group_red_flags, red_flags_present
 
 TINY = Path(__file__).parent / "data" / "tiny"
 SAFETY = Path(__file__).parent / "clinical" / "safety.csv"
@@ -71,3 +71,32 @@ def test_priors_without_the_file_have_no_red_flags():
     priors = fdx.load_priors(TINY)
     assert priors.red_flags is None
     assert red_flags_present(priors, {"weakness": "yes"}) == []
+
+
+def test_group_red_flags_keeps_a_single_flag_whole_and_keeps_every_flag():
+    def flag(node, guideline, text, source="s1"):
+        return {
+            "node": node,
+            "state": "yes",
+            "guideline": guideline,
+            "source_id": source,
+            "text": text,
+            "certain": True,
+        }
+
+    flags = [
+        flag("a", "G1", "a is listed; refer"),
+        flag("b", "G2", "b is evidence; refer"),
+        flag("c", "G1", "c is listed; refer"),
+        flag("d", "G1", "d is listed; refer", source="s2"),
+    ]
+    groups = group_red_flags(flags)
+    assert [(g["guideline"], g["source_id"]) for g in groups] == [("G1", "s1"), ("G2", "s1"), ("G1", "s2")]
+    g1, g2, g1_other_source = groups
+    assert g1["shared"] == "refer" and [(f["node"], f["text"]) for f in g1["findings"]] == [
+        ("a", "a is listed"),
+        ("c", "c is listed"),
+    ]
+    assert g2["shared"] == "" and g2["findings"][0]["text"] == "b is evidence; refer"  # alone: its words whole
+    assert g1_other_source["shared"] == "" and g1_other_source["findings"][0]["text"] == "d is listed; refer"
+    assert sorted(f["node"] for g in groups for f in g["findings"]) == ["a", "b", "c", "d"]

@@ -669,3 +669,30 @@ def test_duplicate_json_keys_are_a_400_naming_the_key(server, raw, key):
     payload = json.loads(text)
     assert status == 400 and payload["status"] == 400
     assert f"duplicate key '{key}'" in payload["error"]
+
+
+def test_the_page_gets_red_flags_grouped_with_their_sources_citation():
+    service = DiagnosisService()
+    result = service.query({"evidence": {"tongue_fasciculations": "yes", "bulbar_symptoms": "yes"}})
+    assert [f["node"] for f in result["red_flags"]] == ["tongue_fasciculations", "bulbar_symptoms"]
+    (group,) = result["red_flag_groups"]
+    source = service.priors.sources[group["source_id"]]
+    assert group["citation"] == source.citation and group["url"] == source.url
+    assert [f["node"] for f in group["findings"]] == ["tongue_fasciculations", "bulbar_symptoms"]
+    assert group["shared"] and all(group["shared"] not in f["text"] for f in group["findings"])
+    quiet = service.query({"evidence": {"caffeine": "yes"}})
+    assert quiet["red_flags"] == [] and quiet["red_flag_groups"] == []
+
+
+def test_a_red_flag_source_without_a_url_links_its_doi_and_only_web_addresses_are_links():
+    import dataclasses
+
+    service = DiagnosisService()
+    evidence = {"evidence": {"emg_fibrillations": "present", "weakness": "yes"}}
+    groups = {g["source_id"]: g for g in service.query(evidence)["red_flag_groups"]}
+    awaji = service.priors.sources["awaji_2008_criteria"]
+    assert not awaji.url and groups["awaji_2008_criteria"]["url"] == f"https://doi.org/{awaji.doi}"
+    nice = "nice_ng42_mnd_recognition"
+    service.priors.sources[nice] = dataclasses.replace(service.priors.sources[nice], url="javascript:alert(1)")
+    groups = {g["source_id"]: g for g in service.query(evidence)["red_flag_groups"]}
+    assert groups[nice]["url"] == "" and groups[nice]["citation"] == service.priors.sources[nice].citation

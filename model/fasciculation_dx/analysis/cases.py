@@ -299,15 +299,26 @@ def _clean_column(column: pd.Series) -> np.ndarray:
     return cleaned[codes]  # the sentinel -1 picks the trailing "" (a null)
 
 
-def _soft_problem(node: str, states: tuple[str, ...], value: str) -> str:
-    """Say why a cell that is not a state is invalid; ``""`` when it is soft evidence (``yes:0.8,no:0.2``, ``~yes``)."""
+def _read_cell(node: str, states: tuple[str, ...], value: str, what: str, soft_ok: bool) -> tuple[str, str]:
+    """Read one distinct cell of a column: return ``(the cell as read, problem)``, the problem ``""`` when valid.
+
+    Weights that leave one state possible (``yes:1,no:0``) are that state, a certain finding, as the
+    batch encoding reads them; other soft evidence (``yes:0.8,no:0.2``, ``~yes``) stays as written.
+    """
+    if value == "" or value in states:
+        return value, ""
+    if not soft_ok:
+        return value, (
+            f"{node} must be empty (not recorded) or a valid {what}: {', '.join(states)}. "
+            f"Got '{value}' instead.{_closest(value, states)}"
+        )
     if value.startswith(PROBABLY_PREFIX) or ":" in value:
         try:
-            likelihood(node, states, value if value.startswith(PROBABLY_PREFIX) else parse_value(value))
+            read = likelihood(node, states, value if value.startswith(PROBABLY_PREFIX) else parse_value(value))
         except EvidenceError as err:
-            return f"{node}: invalid soft evidence '{value}': {err}"
-        return ""
-    return (
+            return value, f"{node}: invalid soft evidence '{value}': {err}"
+        return (read if isinstance(read, str) else value), ""
+    return value, (
         f"{node} must be empty (not recorded), a valid state of '{node}': {', '.join(states)}, or soft evidence "
         f"(~{states[-1]}, or weights such as {states[-1]}:0.8,{states[0]}:0.2). Got '{value}' instead."
         f"{_closest(value, states)}{number_hint(value)}"
@@ -467,15 +478,9 @@ def _validate(
         if states is not None:
             what = "setting" if col == "setting" else ("etiology" if col == ETIOLOGY else f"state of '{col}'")
             where, distinct = pd.factorize(values)
-            why = [
-                ""
-                if v == "" or v in states
-                else _soft_problem(col, states, v)
-                if col in valid
-                else f"{col} must be empty (not recorded) or a valid {what}: {', '.join(states)}. "
-                f"Got '{v}' instead.{_closest(v, states)}"
-                for v in distinct
-            ]
+            read = [_read_cell(col, states, v, what, col in valid) for v in distinct]
+            why = [problem for _, problem in read]
+            values = np.array([cell for cell, _ in read], dtype=object)[where]
             invalid = np.array([bool(w) for w in why], dtype=bool)
             for i in np.flatnonzero(invalid[where]):
                 problems.append(Problem(name, row[i], j, why[where[i]]))

@@ -16,7 +16,7 @@ from ..inference.compiled import CompiledEngine
 from ..inference.evidence import check_evidence
 from ..inference.soft import state_vector
 from ..network.etiology import MAX_ITERATIONS, EtiologyFitError
-from ..network.priors import ETIOLOGY, WILDCARD, Priors
+from ..network.priors import ETIOLOGY, WILDCARD, Parameter, Priors
 from ..network.tables import cpt_columns, match_columns
 from .parameter_distributions import BASE_RATES, MODIFIERS, fit_distributions
 
@@ -52,6 +52,10 @@ class Plan:
             keys += [k for k in self.dists if k[0] == self._file(n)]
         self.keys = keys
         self.assigned: dict[str, dict] = {}
+
+    def rows(self, key: tuple[str, tuple[str, ...]]) -> list[Parameter]:
+        """Return the parameter rows of column ``key``, without fitting its distribution."""
+        return self.dists.groups[key]
 
     def _file(self, node: str) -> str:
         rows = self.priors.cpts.get(node, ())
@@ -92,9 +96,7 @@ def sample_parameters(
     """
     plan = Plan(priors, setting, check_evidence(priors, evidence or {}))
     sampled = plan.sample(draws, seed)
-    return {
-        (r.file, r.line): values[:, j] for key, values in sampled.items() for j, r in enumerate(plan.dists[key].rows)
-    }
+    return {(r.file, r.line): values[:, j] for key, values in sampled.items() for j, r in enumerate(plan.rows(key))}
 
 
 # -- batched evaluation ---------------------------------------------------------------------------
@@ -337,7 +339,7 @@ class Evaluator:
         """Return ``P(etiology, evidence)`` for each of ``n`` draws, shape ``(n, etiologies)``."""
         plan, priors = self.plan, self.plan.priors
         n_e = len(plan.etiologies)
-        base_rows = plan.dists[(BASE_RATES, (plan.setting,))].rows
+        base_rows = plan.rows((BASE_RATES, (plan.setting,)))
         order = {r.key[1]: j for j, r in enumerate(base_rows)}
         base = sampled[(BASE_RATES, (plan.setting,))][:, [order[e] for e in plan.etiologies]]
         if plan.root_evidence:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import cycle
 from pathlib import Path
 
 import numpy as np
@@ -542,8 +543,6 @@ def plot_reliability(
     matplotlib.figure.Figure
         The figure (not attached to pyplot, so nothing is shown unless displayed).
     """
-    from itertools import cycle
-
     from matplotlib.figure import Figure  # lazily: plotting is optional
 
     if isinstance(evaluations, Evaluation):

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ArgumentError
 from ..inference.compiled import CompiledEngine
@@ -37,12 +36,10 @@ from ..network.loader import load_priors
 from ..network.priors import Parameter, Priors
 from .covariation import covaried_values
 from .draws import Evaluator, Plan
-from .parameter_words import describe_parameter  # re-exported: it lived here first
+from .parameter_words import describe_parameter
+from .uncertainty import CHUNK  # changed rows evaluated together per scenario, as draws are
 
-__all__ = ["ParameterChange", "PriorsDiff", "diff_priors", "describe_parameter"]
-
-CHUNK = 128
-"""Changed rows evaluated together per scenario (one row per 'draw' of the evaluator)."""
+__all__ = ["ParameterChange", "PriorsDiff", "diff_priors"]
 
 
 @dataclass(frozen=True)
@@ -120,10 +117,15 @@ class PriorsDiff:
     scenarios: tuple[str, ...]
     settings: tuple[str, ...]
 
-    def table(self) -> pd.DataFrame:
-        """Return the changed rows as a data frame, in rank order (one row per change)."""
-        columns = ["parameter", "a", "b", "effect", "scenario", "setting", "etiology", "file", "line_a", "line_b"]
-        return pd.DataFrame([asdict(c) for c in self.changed], columns=[*columns, "key"])[columns]
+    def counts(self) -> dict[str, int]:
+        """Return how many rows changed, changed in range or source only, were added or removed, or notes only."""
+        return {
+            "changed": len(self.changed),
+            "range_or_source_only": len(self.metadata_only),
+            "added": len(self.added),
+            "removed": len(self.removed),
+            "notes_only_ignored": self.notes_only,
+        }
 
     def to_dict(self) -> dict:
         """Return the whole diff as JSON-ready data (NaN written as None)."""
@@ -136,13 +138,7 @@ class PriorsDiff:
             "b": self.b,
             "scenarios": list(self.scenarios),
             "settings": list(self.settings),
-            "counts": {
-                "changed": len(self.changed),
-                "range_or_source_only": len(self.metadata_only),
-                "added": len(self.added),
-                "removed": len(self.removed),
-                "notes_only_ignored": self.notes_only,
-            },
+            "counts": self.counts(),
             "overall": {k: _json(v) for k, v in self.overall.items()},
             "changed": rows(self.changed),
             "range_or_source_only": rows(self.metadata_only),
@@ -276,12 +272,12 @@ def _with_effects(
         for name, evidence in scenarios.items():
             plan = Plan(priors, setting, evidence)
             keys = list(dict.fromkeys(plan.keys))
-            owner = {(r.file, r.line): (k, j) for k in keys for j, r in enumerate(plan.dists[k].rows)}
+            owner = {(r.file, r.line): (k, j) for k in keys for j, r in enumerate(plan.rows(k))}
             relevant = [i for i, c in enumerate(changes) if (c.file, c.line_a) in owner]
             if not relevant:
                 continue
             evaluator = Evaluator(plan)
-            base = {k: np.array([r.value for r in plan.dists[k].rows]) for k in keys}
+            base = {k: np.array([r.value for r in plan.rows(k)]) for k in keys}
             for start in range(0, len(relevant), CHUNK):
                 chunk = relevant[start : start + CHUNK]
                 sampled = {k: np.tile(v, (len(chunk), 1)) for k, v in base.items()}
@@ -304,14 +300,10 @@ def _with_effects(
                     elif math.isfinite(best[i]) and delta[j].max() > best[i]:
                         best[i] = float(delta[j].max())
                         where[i] = (name, setting, etiologies[int(delta[j].argmax())])
-    out = []
-    for c, effect, (scenario, setting, etiology) in zip(changes, best, where):
-        out.append(
-            ParameterChange(
-                **{**asdict(c), "effect": float(effect), "scenario": scenario, "setting": setting, "etiology": etiology}
-            )
-        )
-    return out
+    return [
+        replace(c, effect=float(effect), scenario=scenario, setting=setting, etiology=etiology)
+        for c, effect, (scenario, setting, etiology) in zip(changes, best, where)
+    ]
 
 
 def _overall(pa: Priors, pb: Priors, scenarios: Mapping[str, Mapping], settings: Sequence[str]) -> dict:

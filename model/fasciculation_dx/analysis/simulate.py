@@ -138,7 +138,8 @@ def recording_probabilities(
         if setting not in RECORDING_PROBABILITIES:
             raise ArgumentError(
                 f"no recording probabilities for setting '{setting}' (known: {', '.join(RECORDING_PROBABILITIES)}); "
-                "use missingness='uniform' or pass a mapping tier -> probability"
+                "use missingness='uniform' (on the command line --missingness uniform, or --missing F) or pass a "
+                "mapping tier -> probability"
             )
         table: Mapping[str, float] = RECORDING_PROBABILITIES[setting]
     else:
@@ -146,7 +147,11 @@ def recording_probabilities(
         unknown = sorted(set(table) - set(TIERS))
         if unknown:
             raise ArgumentError(f"unknown tier(s) {', '.join(map(repr, unknown))}. Valid tiers: {', '.join(TIERS)}")
-        bad = {tier: p for tier, p in table.items() if not 0.0 <= p <= 1.0}
+        bad = {
+            tier: p
+            for tier, p in table.items()
+            if isinstance(p, bool) or not isinstance(p, int | float | np.number) or not 0.0 <= p <= 1.0
+        }
         if bad:
             raise ArgumentError(f"recording probabilities must be in [0, 1]. Got {bad} instead")
     if missing != 0.0:
@@ -240,7 +245,7 @@ def simulate(
     if not 0.0 <= missing <= 1.0:
         raise ArgumentError(f"missing must be a fraction in [0, 1]. Got {missing} instead")
     recorded = recording_probabilities(priors, setting, missingness, missing)
-    uniform = isinstance(missingness, str) and missingness == "uniform"
+    uniform = missingness == "uniform"
     # the uniform share itself, not 1 - (1 - missing): the same seed gives the same cohort as before tiers existed
     blank_share = {node: missing if uniform else 1.0 - p for node, p in recorded.items()}
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

@@ -30,6 +30,9 @@ examples:
   fasciculation-dx query --json weakness=yes emg_fibrillations=present
   fasciculation-dx query --cause "Kennedy disease" sex=male gynecomastia=yes tongue_fasciculations=yes
   fasciculation-dx query weakness~yes tongue_fasciculations=yes:0.7,no:0.3
+  fasciculation-dx nodes                 list every finding you can enter, with its states
+  fasciculation-dx causes                list every cause with its group, category and other names
+  fasciculation-dx validate priors/      check a priors directory
 
 uncertain findings (soft evidence):
   node~state               probably that state: likelihood ratio {PROBABLY:g} for it against each
@@ -37,9 +40,6 @@ uncertain findings (soft evidence):
                            two-state finding)
   node=yes:0.8,no:0.2      relative weights: how much more likely the observation is under each
                            state (need not sum to 1; a state left out has weight 0)
-  fasciculation-dx nodes                 list every finding you can enter, with its states
-  fasciculation-dx causes                list every cause with its group, category and other names
-  fasciculation-dx validate priors/      check a priors directory
 
 {DISCLAIMER}
 """

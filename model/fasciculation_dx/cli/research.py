@@ -1,8 +1,7 @@
 """The research commands of ``fasciculation-dx``: ``calibrate``, ``simulate``, ``evaluate`` and ``diff``.
 
-Each command is a pair ``add_<cmd>_parser(subparsers)`` / ``run_<cmd>(args) -> int`` so that the
-main command line can register it; :func:`fasciculation_dx.cli.main.main` runs them on their own
-(``python -m fasciculation_dx.cli.research``).
+Each command is a pair ``add_<cmd>_parser(subparsers)`` / ``run_<cmd>(args) -> int`` so that
+:func:`fasciculation_dx.cli.main.main` can register and run it.
 """
 
 from __future__ import annotations
@@ -405,20 +404,19 @@ def _write_decision_curve(curve, csv: Path, png: Path, cases_name: str, *, overw
         fig.savefig(tmp, format="png", dpi=120)
 
 
-# -- standalone ---------------------------------------------------------------------------------
-
-
 # -- diff ---------------------------------------------------------------------------------------
 def add_diff_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``diff PRIORS_A PRIORS_B [--top N] [--json] [--setting S]``."""
+    from ..reporting.scenarios import scenario_names
+
     p = subparsers.add_parser(
         "diff",
         help="list the parameters that differ between two priors directories, largest effect first",
-        description=_wrap(
+        description=(
             "Compare two priors directories row by row (matched by file and key, not by line). Each row whose value "
             "differs is printed in words (node=state | parent=state, ...; base rate; relative risk) with A's and "
             "B's value and its effect: the largest change of any cause's posterior over the named scenarios "
-            "(worried_young_adult, subtle_weakness, tongue_fasciculations_at_60) in each care setting when only that "
+            f"({', '.join(scenario_names())}) in each care setting when only that "
             "row takes B's value (the other states of its column rescaled proportionally). Rows are ranked by that "
             "effect; an effect of 0 means no named scenario enters that finding, not that the change is harmless. "
             "Rows that differ only in their note are counted and ignored; rows that differ only in range or source "
@@ -473,7 +471,7 @@ def run_diff(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return 0
-    counts = result.to_dict()["counts"]
+    counts = result.counts()
     print(
         f"{args.priors_a} -> {args.priors_b}: {counts['changed']} parameter value"
         f"{'s' if counts['changed'] != 1 else ''} changed, {counts['range_or_source_only']} range or source only, "

@@ -145,7 +145,7 @@ def group_likelihood(
             np.take(group.table, rows, axis=0, out=out, mode="clip")
         else:
             if buffer is None:
-                buffer = scratch("gather", (n, width))
+                buffer = scratch(f"gather{width}", (n, width))  # one buffer per width, reused across blocks
             np.take(group.table, rows, axis=0, out=buffer, mode="clip")
             out *= buffer
     return out

@@ -23,7 +23,7 @@ from ..errors import EvidenceError
 from ..network.priors import MEASUREMENT_REFERENCE, MeasurementInterval, Priors
 from ..network.writer import format_number
 
-__all__ = ["Binned", "MeasurementTable", "bin_measurements", "parse_quantity"]
+__all__ = ["Binned", "MeasurementTable", "bin_measurements", "interval_text", "parse_quantity"]
 
 _QUANTITY = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z%\u00b5\u03bc]\S*?)?\s*$")
 """A number, then optionally a unit that starts with a letter, µ or % (so ``40_to_64`` is not a number)."""
@@ -46,13 +46,21 @@ def parse_quantity(value: object) -> tuple[float, str] | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value), ""
+        try:
+            return float(value), ""
+        except OverflowError:  # an int too large for a float: not finite, refused by the caller
+            return math.inf, ""
     if not isinstance(value, str):
         return None
     match = _QUANTITY.match(value)
     if match is None:
         return None
     return float(match.group(1)), (match.group(2) or "")
+
+
+def _unit_key(unit: str) -> str:
+    """Return the key a unit is looked up by: case-folded, with the micro sign written as ``u``."""
+    return unit.replace("\u00b5", "u").replace("\u03bc", "u").casefold()
 
 
 @dataclass(frozen=True)
@@ -125,22 +133,35 @@ class Binned:
         }
 
 
-def _interval_text(row: MeasurementInterval) -> str:
+def interval_text(row: MeasurementInterval, unit: bool = True) -> str:
+    """Say which values an interval of ``measurements.csv`` holds.
+
+    Parameters
+    ----------
+    row
+        The interval.
+    unit
+        Whether to write its unit (``below 2 mmol/L``) or not (``below 2``).
+
+    Returns
+    -------
+    str
+        ``below 2 mmol/L``, ``2-2.6 mmol/L``, ``40 to under 65 years``, ``65 years or more``...
+    """
     low = None if row.lower is None else format_number(row.lower)
     high = None if row.upper is None else format_number(row.upper)
+    u = f" {row.unit}" if unit else ""
     if low is None and high is None:
-        return f"any value in {row.unit}"
+        return f"any value in {row.unit}" if unit else "any value"
     if low is None:
-        return f"{high} {row.unit} or less" if row.includes == "upper" else f"below {high} {row.unit}"
+        return f"{high}{u} or less" if row.includes == "upper" else f"below {high}{u}"
     if high is None:
-        return f"{low} {row.unit} or more" if row.includes == "lower" else f"above {low} {row.unit}"
-    if row.includes == "both":
-        return f"{low}-{high} {row.unit}"
-    if row.includes == "lower":
-        return f"{low} to under {high} {row.unit}"
-    if row.includes == "upper":
-        return f"over {low} to {high} {row.unit}"
-    return f"between {low} and {high} {row.unit} (both excluded)"
+        return f"{low}{u} or more" if row.includes == "lower" else f"above {low}{u}"
+    return {
+        "both": f"{low}-{high}{u}",
+        "lower": f"{low} to under {high}{u}",
+        "upper": f"over {low} to {high}{u}",
+    }.get(row.includes, f"between {low} and {high}{u} (both excluded)")
 
 
 @dataclass(frozen=True)
@@ -167,26 +188,18 @@ class MeasurementTable:
         self.nodes: dict[str, str] = {}
         """Name -> node, for every name of ``measurements.csv`` and every node it measures."""
         self._scales: dict[str, dict[str, _Scale]] = {}  # node -> folded unit -> scale
-        self._names: dict[str, list[str]] = {}  # node -> names written for it
         grouped: dict[tuple[str, str], list[MeasurementInterval]] = {}
         for row in rows:
             self.nodes[row.name] = row.node
             self.nodes.setdefault(row.node, row.node)
-            self._names.setdefault(row.node, [])
-            if row.name not in self._names[row.node]:
-                self._names[row.node].append(row.name)
             grouped.setdefault((row.node, row.unit), []).append(row)
         for (node, unit), members in grouped.items():
             states = tuple(m for m in members if m.interval != MEASUREMENT_REFERENCE)
             reference = next((m for m in members if m.interval == MEASUREMENT_REFERENCE), None)
-            self._scales.setdefault(node, {})[unit.casefold()] = _Scale(unit, states, reference)
+            self._scales.setdefault(node, {})[_unit_key(unit)] = _Scale(unit, states, reference)
 
     def __contains__(self, name: object) -> bool:
         return name in self.nodes
-
-    def units(self, name: str) -> list[str]:
-        """Return the units accepted for ``name`` (a measured name or node), as written in the priors."""
-        return [scale.unit for scale in self._scales.get(self.nodes.get(name, ""), {}).values()]
 
     def bin(self, name: str, value: object) -> Binned:
         """Bin one value of a measured name.
@@ -221,7 +234,7 @@ class MeasurementTable:
         if not math.isfinite(number) or number < 0:
             raise EvidenceError(f"the value of '{name}' must be a finite number >= 0. Got {value!r} instead")
         if unit:
-            scale = scales.get(unit.replace(" ", "").casefold())
+            scale = scales.get(_unit_key(unit))
             if scale is None:
                 raise EvidenceError(f"unknown unit '{unit}' for '{name}'. Valid units: {units}")
         else:
@@ -249,7 +262,7 @@ class MeasurementTable:
             unit=scale.unit,
             unit_given=bool(unit),
             state=row.interval,
-            interval=_interval_text(row),
+            interval=interval_text(row),
             reference=reference,
             position=position,
             source_ids=tuple(sources),

@@ -110,6 +110,7 @@ def query_result(
     if interval is not None:
         check_level(interval)
     check_test_options(order, max_tier, min_gain)  # before any inference, so a bad option costs nothing
+    causes = (causes,) if isinstance(causes, str) else tuple(causes)
     unknown = [c for c in causes if c not in model.priors.etiologies]
     if unknown:
         raise EvidenceError(f"unknown cause '{unknown[0]}'. Valid causes: {', '.join(model.priors.etiologies)}")

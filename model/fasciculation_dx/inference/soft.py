@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import EvidenceError
 
-__all__ = ["PROBABLY", "PROBABLY_PREFIX", "Likelihood", "is_soft", "likelihood", "parse_value", "state_vector"]
+__all__ = ["PROBABLY", "PROBABLY_PREFIX", "Likelihood", "likelihood", "parse_value", "state_vector"]
 
 PROBABLY = 4.0
 """The likelihood ratio of ``~state`` ("probably"): weight 4 on the named state, 1 on each other state."""
@@ -54,6 +54,12 @@ class Likelihood(Mapping[str, float]):
         The node's states, in order.
     weights
         One non-negative weight per state, summing to one.
+
+    Raises
+    ------
+    EvidenceError
+        When there is not one finite non-negative weight per state or the weights do not sum to one
+        (:func:`likelihood` normalises relative weights).
     """
 
     __slots__ = ("states", "vector")
@@ -61,6 +67,16 @@ class Likelihood(Mapping[str, float]):
     def __init__(self, states: Sequence[str], weights: Sequence[float] | np.ndarray):
         self.states = tuple(states)
         vector = np.array(weights, dtype=float)
+        if (
+            vector.shape != (len(self.states),)
+            or not np.isfinite(vector).all()
+            or (vector < 0).any()
+            or abs(vector.sum() - 1.0) > 1e-9
+        ):
+            raise EvidenceError(
+                f"a Likelihood needs one finite weight >= 0 per state ({', '.join(self.states)}), summing to one. "
+                f"Got {vector.tolist()} instead; likelihood() reads relative weights"
+            )
         vector.flags.writeable = False
         self.vector = vector
 
@@ -93,11 +109,6 @@ class Likelihood(Mapping[str, float]):
     def as_dict(self) -> dict[str, float]:
         """Return the weights as a plain ``{state: weight}`` dict (JSON-ready)."""
         return {s: float(w) for s, w in zip(self.states, self.vector)}
-
-
-def is_soft(value: object) -> bool:
-    """Return True when an evidence value is soft (a mapping of weights), not a state name."""
-    return not isinstance(value, str)
 
 
 def state_vector(states: Sequence[str], value: str | Likelihood) -> np.ndarray:
@@ -178,6 +189,11 @@ def likelihood(node: str, states: Sequence[str], value: Mapping | str) -> str | 
     """
     valid = ", ".join(states)
     if isinstance(value, str):
+        if not value.startswith(PROBABLY_PREFIX):
+            raise EvidenceError(
+                f"soft evidence for '{node}' in text is written ~state (probably that state) with one of: {valid}. "
+                f"Got '{value}' instead"
+            )
         named = value[len(PROBABLY_PREFIX) :].strip()
         if named not in states:
             raise EvidenceError(

@@ -31,16 +31,15 @@ import pandas as pd
 
 from ..errors import ArgumentError
 from ..inference.evidence import observable_states
+from ..inference.measurements import interval_text
 from ..inference.soft import PROBABLY, PROBABLY_PREFIX
 from ..network.priors import (
     CONDITIONAL_FINDINGS,
     ETIOLOGY,
     MEASUREMENT_REFERENCE,
     RENAMED_NODES,
-    MeasurementInterval,
     Priors,
 )
-from ..network.writer import format_number
 from .listings import node_records
 from .markdown import cell, md_table
 
@@ -92,23 +91,6 @@ def soft_evidence_patterns(states: Sequence[str]) -> tuple[str, str]:
     return rf"^{_escape(PROBABLY_PREFIX)}\s*{names}$", rf"^{pair}(?:\s*,\s*{pair})*$"
 
 
-def _interval_text(row: MeasurementInterval) -> str:
-    """Say which values an interval holds (``below 2``, ``2-2.6``, ``40 to under 65``), without the unit."""
-    low = None if row.lower is None else format_number(row.lower)
-    high = None if row.upper is None else format_number(row.upper)
-    if low is None and high is None:
-        return "any value"
-    if low is None:
-        return f"{high} or less" if row.includes == "upper" else f"below {high}"
-    if high is None:
-        return f"{low} or more" if row.includes == "lower" else f"above {low}"
-    return {
-        "both": f"{low}-{high}",
-        "lower": f"{low} to under {high}",
-        "upper": f"over {low} to {high}",
-    }.get(row.includes, f"between {low} and {high} (both excluded)")
-
-
 def _measurements(priors: Priors, node: str) -> list[dict[str, Any]]:
     """List the numeric scales of ``node`` in ``measurements.csv``: one record per (name, unit)."""
     scales: dict[tuple[str, str], dict[str, Any]] = {}
@@ -119,9 +101,11 @@ def _measurements(priors: Priors, node: str) -> list[dict[str, Any]]:
             (row.name, row.unit), {"name": row.name, "unit": row.unit, "states": [], "reference": None, "sources": []}
         )
         if row.interval == MEASUREMENT_REFERENCE:
-            scale["reference"] = {"values": _interval_text(row), "source_id": row.source_id}
+            scale["reference"] = {"values": interval_text(row, unit=False), "source_id": row.source_id}
         else:
-            scale["states"].append({"state": row.interval, "values": _interval_text(row), "source_id": row.source_id})
+            scale["states"].append(
+                {"state": row.interval, "values": interval_text(row, unit=False), "source_id": row.source_id}
+            )
         if row.source_id not in scale["sources"]:
             scale["sources"].append(row.source_id)
     return list(scales.values())
@@ -175,8 +159,6 @@ def schema_columns(priors: Priors) -> list[dict[str, Any]]:
             former.setdefault(new, []).append(old)
     for record in node_records(priors):
         node = record["node"]
-        if node not in observable:
-            continue
         condition = CONDITIONAL_FINDINGS.get(node)
         columns.append(
             {
@@ -331,7 +313,7 @@ def case_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _null(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    return pd.api.types.is_scalar(value) and bool(pd.isna(value))  # None, NaN, NA, NaT
 
 
 # -- markdown -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Everything is pure Python and deterministic: ties are broken by name.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -65,13 +66,7 @@ def wrap_words(text: str, width: int) -> list[str]:
     -------
     list of str
     """
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
 
 
 def _rows(

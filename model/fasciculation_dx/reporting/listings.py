@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..network.priors import Priors
+from ..network.priors import OBSERVABLE_LAYERS, Priors
 from .cause_names import synonyms_of
 
 __all__ = ["cause_records", "format_causes", "format_nodes", "node_records"]
-
-ENTERABLE = ("context", "trigger", "finding")
-"""The layers whose nodes can be entered as evidence."""
 
 
 def node_records(priors: Priors) -> list[dict]:
@@ -27,7 +24,7 @@ def node_records(priors: Priors) -> list[dict]:
         One record per node: ``node``, ``panel``, ``layer``, ``states`` (list), ``description``
         and ``tier`` (from ``tests.csv``; ``""`` when the node has no test row), panels together.
     """
-    nodes = [(name, spec) for name, spec in priors.nodes.items() if spec.layer in ENTERABLE]
+    nodes = [(name, spec) for name, spec in priors.nodes.items() if spec.layer in OBSERVABLE_LAYERS]
     panels = list(dict.fromkeys(spec.panel for _, spec in nodes))
     records = []
     for panel in panels:

@@ -6,13 +6,13 @@ function draws on ``ax`` when given (else on a new figure) and returns the axes.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..analysis.sensitivity import SensitivityFunction
+from .layered_layout import wrap_words as wrap_lines
 
 __all__ = [
     "tornado",
@@ -46,7 +46,7 @@ XLABEL_PT = 10.0
 
 def wrap_words(text: str, width: int = LABEL_WIDTH) -> str:
     """Wrap ``text`` at spaces into lines of about ``width`` characters; never split a word."""
-    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
+    return "\n".join(wrap_lines(text, width)) or text
 
 
 def _tornado_rows(table: pd.DataFrame, top: int) -> pd.DataFrame:

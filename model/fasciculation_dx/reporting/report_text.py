@@ -9,7 +9,7 @@ from typing import Any
 from ..inference.information import MIN_GAIN
 from ..network.red_flags import group_red_flags
 
-__all__ = ["PLAIN_TESTS", "SETTING_CHOICE", "format_query", "times"]
+__all__ = ["PLAIN_TESTS", "SETTING_CHOICE", "format_query", "percent", "times"]
 
 SETTING_CHOICE = (
     "Choose the setting the patient is seen in now: each has its own base rates (priors/base_rates.csv), "
@@ -21,7 +21,8 @@ PLAIN_TESTS = 5
 """How many suggested tests the text output explains in plain words (the JSON has every one)."""
 
 
-def _pct(p: float) -> str:
+def percent(p: float) -> str:
+    """Write a probability as the text output and the clinician page do: ``32.7%``, ``<0.1%``, ``>99.9%``."""
     if p >= 0.9995:
         return ">99.9%"
     if 0 < p < 0.0005:
@@ -68,7 +69,7 @@ def _setting(result: dict) -> list[str]:
     if result.get("setting_description"):
         text += f": {result['setting_description']}."
     if result.get("prior_pathological") is not None:
-        text += f" Before any finding, P(pathological) in this setting is {_pct(result['prior_pathological'])}."
+        text += f" Before any finding, P(pathological) in this setting is {percent(result['prior_pathological'])}."
     others = {k: v for k, v in result.get("settings", {}).items() if k != setting}
     if others:
         text += " Other settings: " + "; ".join(f"{k} ({v})" for k, v in others.items()) + ". " + SETTING_CHOICE
@@ -82,12 +83,15 @@ def _flag_finding(finding: Mapping[str, Any]) -> str:
     return f"{text} ({finding['text']})" if finding["text"] else text
 
 
-def _red_flags(flags) -> list[str]:
+def _red_flags(result: dict) -> list[str]:
     """Name the entered findings a guideline lists as red flags, grouped by guideline, with its words once."""
-    if not flags:
+    groups = result.get("red_flag_groups")
+    if groups is None:  # a result built without the grouping
+        groups = group_red_flags(result.get("red_flags") or [])
+    if not groups:
         return []
     parts = []
-    for group in group_red_flags(flags):
+    for group in groups:
         part = f"{group['guideline']}: " + ", ".join(_flag_finding(f) for f in group["findings"])
         if group["shared"]:
             part += f"; for each: {group['shared']}"
@@ -137,8 +141,12 @@ def _mechanism_notes(notes) -> list[str]:
             continue
         members = [finding, *note["shared_with"]]
         group = [by_finding.get(m) for m in members]
-        if len(members) > 2 and all(
-            g is not None and set(members) == {m, *g["shared_with"]} for m, g in zip(members, group, strict=True)
+        if (
+            len(members) > 2
+            and all(
+                g is not None and set(members) == {m, *g["shared_with"]} for m, g in zip(members, group, strict=True)
+            )
+            and len({g["before_measure"] for g in group}) == 1  # one sentence names one comparison
         ):
             done.update(members)
             mechanisms = sorted({m for g in group for m in g["mechanisms"]})
@@ -148,23 +156,24 @@ def _mechanism_notes(notes) -> list[str]:
             lines += _paragraph(
                 f"{', '.join(members)} each add little counted after the others: they share "
                 f"{', '.join(m.replace('_', ' ') for m in mechanisms)}, which the others already make likely "
-                f"({_pct(low)} to {_pct(high)}). Counted before the others, each would multiply the odds of "
+                f"({percent(low)} to {percent(high)}). Counted before the others, each would multiply the odds of "
                 f"{_target(note)} by: {befores}."
             )
             continue
         done.add(finding)
-        mechanisms = ", ".join(f"{m.replace('_', ' ')} ({_pct(p)})" for m, p in note["mechanisms"].items())
+        mechanisms = ", ".join(f"{m.replace('_', ' ')} ({percent(p)})" for m, p in note["mechanisms"].items())
         lines += _paragraph(
             f"{finding} adds little now ({times(note['lr_vs_rest'])} vs rest, "
             f"{times(note['lr_pathological_vs_benign'])} path. vs benign) because "
             f"{', '.join(note['shared_with'])} already make the mechanism it shares with them likely: {mechanisms}. "
-            f"Counted before them, it would multiply the odds of {_target(note)} by {times(note['lr_before'])[1:]}."
+            f"Counted before them, it would multiply the odds of {_target(note)} by "
+            f"{times(note['lr_before']).removeprefix('x')}."
         )
     return lines
 
 
 def _result_at(outcome: dict, key: str) -> str:
-    return f"{_pct(outcome[key])} (if {outcome['state']}, {_pct(outcome['probability'])} likely)"
+    return f"{percent(outcome[key])} (if {outcome['state']}, {percent(outcome['probability'])} likely)"
 
 
 def _plain_tests(tests: list[dict]) -> list[str]:
@@ -184,7 +193,7 @@ def _plain_tests(tests: list[dict]) -> list[str]:
         ):
             low = min(row["outcomes"], key=lambda o: o[key])
             high = max(row["outcomes"], key=lambda o: o[key])
-            parts.append(f"{label} from {_pct(now)} to between {_result_at(low, key)} and {_result_at(high, key)}")
+            parts.append(f"{label} from {percent(now)} to between {_result_at(low, key)} and {_result_at(high, key)}")
         lines += textwrap.wrap(
             f"- {row['node']} could move {'; and '.join(parts)}.", WIDTH, subsequent_indent="  ", break_on_hyphens=False
         )
@@ -207,26 +216,26 @@ def format_query(result: dict) -> str:
         head += f"  {str(round(100 * bounds['level'])) + '% credible interval':>26}"
     lines.append(head)
     for rank, (name, p) in enumerate(list(result["posterior"].items())[: result["top"]], start=1):
-        line = f"  {rank:>4}  {name:36} {_pct(p):>11}"
+        line = f"  {rank:>4}  {name:36} {percent(p):>11}"
         if bounds:
             lo, hi = bounds["posterior"][name]
-            line += f"  {_pct(lo) + ' to ' + _pct(hi):>26}"
+            line += f"  {percent(lo) + ' to ' + percent(hi):>26}"
         lines.append(line)
     cat = result["category"]
     lines.append("")
-    split = f"Benign {_pct(cat['benign'])}   Pathological {_pct(cat['pathological'])}"
+    split = f"Benign {percent(cat['benign'])}   Pathological {percent(cat['pathological'])}"
     if bounds:
         lo, hi = bounds["category"]["pathological"]
-        split += f"  (pathological {_pct(lo)} to {_pct(hi)})"
+        split += f"  (pathological {percent(lo)} to {percent(hi)})"
     lines.append(split)
-    groups = ", ".join(f"{g} {_pct(p)}" for g, p in list(result["group"].items())[:4])
+    groups = ", ".join(f"{g} {percent(p)}" for g, p in list(result["group"].items())[:4])
     lines.append(f"Groups: {groups}")
     for row in result.get("asked", ()):
         lines.append(
             f"Asked about: {row['cause']} ({row['group']}, {row['category']}): rank {row['rank']} of "
-            f"{len(result['posterior'])}, {_pct(row['probability'])}"
+            f"{len(result['posterior'])}, {percent(row['probability'])}"
         )
-    lines += _red_flags(result.get("red_flags"))
+    lines += _red_flags(result)
     if result["explanation"]:
         lines.append("")
         lines += _explanation(result)

@@ -110,22 +110,28 @@ def soft_finding_table(
         :meth:`Model.next_tests`; missing once the finding is certain, as it is no longer a
         candidate).
     """
+    import numpy as np
+
+    from ..inference.explain import weight_changes
+
     finding = f"P({node}={state})"
+    mask = np.asarray(model.pathological)
+    index = list(model.etiologies).index(etiology)
     blocks = {}
     for context_label, context in contexts.items():
         rest = {k: v for k, v in context.items() if k != node}
-        p0 = model.category_posterior(rest)["pathological"]
+        before = model.posterior_vector(rest)
         rows = {}
         for label, value in readings.items():
             evidence = rest if value is None else {**rest, node: value}
-            p = model.category_posterior(evidence)["pathological"]
+            after = model.posterior_vector(evidence)
             ranked = model.next_tests(evidence)
             gain = ranked.loc[ranked["node"] == node, "info_gain_etiology"]
             rows[label] = {
                 finding: model.predictive(node, evidence)[state],
-                "P(pathological)": p,
-                f"P({etiology})": model.posterior(evidence)[etiology],
-                "LR pathological vs benign": (p / (1 - p)) / (p0 / (1 - p0)),
+                "P(pathological)": float(after[mask].sum()),
+                f"P({etiology})": float(after[index]),
+                "LR pathological vs benign": float(np.exp(weight_changes(after, before, 0, mask)[1])),
                 "gain of testing (bits)": gain.iloc[0] if len(gain) else float("nan"),
             }
         blocks[context_label] = pd.DataFrame.from_dict(rows, orient="index")
@@ -157,7 +163,7 @@ def without_float_noise(frame: pd.DataFrame, tol: float = FLOAT_NOISE) -> pd.Dat
     frame = frame.copy()
     for column in frame.select_dtypes("number").columns:
         values = frame[column]
-        frame[column] = values.where(values.abs() >= tol, 0.0)
+        frame[column] = values.where(values.isna() | (values.abs() >= tol), 0.0)  # NaN stays NaN
     return frame
 
 
@@ -363,8 +369,7 @@ def interval_panels(
         raise ArgumentError("interval_panels needs at least one table: {title: interval table}")
     fig, axes = _shared_x_panels(len(tables), panel_width, 0.35 * top + 1.9)
     for ax, (label, table) in zip(axes, tables.items()):
-        interval_plot(table, top=top, ax=ax, title=label)
-        ax.set_xlim(0, 1)
+        interval_plot(table, top=top, ax=ax, title=label)  # each on 0 to 1, and the panels share x
     fig.suptitle(title or "Same probability scale (0 to 1) in every panel", fontsize=10)
     return fig
 
@@ -434,7 +439,7 @@ def plot_draws(
     lines = dict(lines or {})
     if len(lines) > len(REFERENCE_LINE_STYLES):
         raise ArgumentError(f"plot_draws draws at most {len(REFERENCE_LINE_STYLES)} reference lines. Got {len(lines)}")
-    if isinstance(bins, int):
+    if np.ndim(bins) == 0:  # a number of bins, not edges
         pooled = np.concatenate(list(values.values()))
         edges = np.histogram_bin_edges(pooled[np.isfinite(pooled)], bins=bins)
     else:

@@ -334,11 +334,13 @@ class DiagnosisService:
         return _json_safe(result)
 
     def _cited(self, group: dict[str, Any]) -> dict[str, Any]:
-        """Add the citation and address (its url, else its DOI) of a red-flag group's source (``sources.csv``)."""
+        """Add the citation and web address (its url, else its DOI) of a red-flag group's source (``sources.csv``)."""
         source = self.priors.sources.get(group["source_id"])
         if source is None:
             return {**group, "citation": group["source_id"], "url": ""}
         url = source.url or (f"https://doi.org/{source.doi}" if source.doi else "")
+        if not url.startswith(("https://", "http://")):  # the page links only to web addresses
+            url = ""
         return {**group, "citation": source.citation, "url": url}
 
 

@@ -229,13 +229,16 @@
     for (const part of value.split(",")) {
       const [name, text, extra] = part.split(":").map((x) => x.trim());
       if (text === undefined || text === "" || extra !== undefined || !states.includes(name) || seen.has(name)) return null;
+      if (!/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return null; // a decimal number, as the server reads it
       const weight = Number(text);
       if (!isFinite(weight) || weight < 0) return null;
       seen.add(name);
       weights[name] = weight;
     }
+    const largest = Math.max(...Object.values(weights));
+    if (!(largest > 0)) return null;
+    for (const s of states) weights[s] /= largest; // scaled first, so huge weights cannot overflow
     const total = Object.values(weights).reduce((a, b) => a + b, 0);
-    if (!(total > 0)) return null;
     for (const s of states) weights[s] /= total;
     return weights;
   }
